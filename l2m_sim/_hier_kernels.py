@@ -1,0 +1,354 @@
+"""Private numba kernels of the hierarchical Gaussian family.
+
+Notation (shared with ``hierarchical.py``). A design has levels ``t = 1..l`` with
+branching ``b_t``, copies ``k_t`` and a ``b_t x b_t`` mixing matrix ``M_t``; the level-t
+sequence has length ``Ls[t] = b_1 * ... * b_t`` (``Ls[0] = 1``: level 0 is one N(0, 1)).
+Level t takes ``k_t`` independent level-(t-1) sequences as the first columns of an
+``(Ls[t-1], b_t)`` matrix, fills the other columns with fresh N(0, 1), multiplies every row
+by ``M_t`` and flattens row-major. Optional boundary coupling then applies the symmetric
+2x2 map ``[[ca_r, cb_r], [cb_r, ca_r]]`` to each pair ``(r*b + b-1, (r+1)*b)``.
+
+**Layout of the normals.** A level-t block of ``Ls[t]`` normals is read as ``b_t``
+consecutive rows of length ``Ls[t-1]`` (the transposed row matrix): row ``i < k_t`` is the
+(recursively transformed) i-th copy, rows ``i >= k_t`` are the fresh columns. So the
+``Ls[t]`` normals of a level-t process occupy a contiguous block, and the "segments" at
+level t inside a level-T block are the blocks reached by choosing a copy index
+``i_s < k_s`` at every level ``s = t+1..T``: offset ``sum_s i_s * Ls[s-1]``.
+
+Everything here takes arrays and returns arrays; the public class validates input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# Level-t blocks up to this many float64 are transformed depth-first so that the lower
+# levels of one block run while the block is still in cache.
+_BLOCK = 8192
+
+
+@njit(cache=True)
+def _segment_offset(g, t, T, ks, Ls):
+    """Offset of the g-th level-t segment inside a level-T block (mixed radix over k)."""
+    # the copy index chosen at level s is a mixed-radix digit of g (level t+1 least significant)
+    off = 0
+    rem = g
+    for s in range(t + 1, T + 1):
+        k = ks[s - 1]
+        i = rem % k
+        rem //= k
+        off += i * Ls[s - 1]
+    return off
+
+
+@njit(cache=True)
+def _n_segments(t, T, ks):
+    n = 1
+    for s in range(t + 1, T + 1):
+        n *= ks[s - 1]
+    return n
+
+
+@njit(cache=True)
+def _mix_segment(buf, off, scratch, t, bs, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled):
+    """Transform the level-t block ``buf[off : off+Ls[t]]`` (copies already done) in place."""
+    b = bs[t - 1]
+    n = Ls[t - 1]
+    M = Ms[t - 1]
+    for r in range(n):
+        base = r * b
+        for j in range(b):
+            acc = 0.0
+            for i in range(b):
+                acc += M[j, i] * buf[off + i * n + r]
+            scratch[base + j] = acc
+    if coupled:
+        c0 = cpl_off[t - 1]
+        for r in range(n - 1):
+            ia = r * b + b - 1
+            ic = ia + 1
+            a = scratch[ia]
+            c = scratch[ic]
+            al = cpl_a[c0 + r]
+            be = cpl_b[c0 + r]
+            scratch[ia] = al * a + be * c
+            scratch[ic] = be * a + al * c
+    m = Ls[t]
+    for p in range(m):
+        buf[off + p] = scratch[p]
+
+
+@njit(cache=True)
+def _transform_levels(buf, base, t_lo, t_hi, T, scratch, bs, ks, Ls, Ms, cpl_a, cpl_b,
+                      cpl_off, coupled):
+    """Apply levels t_lo..t_hi to every segment inside the level-T block at ``base``."""
+    for t in range(t_lo, t_hi + 1):
+        nseg = _n_segments(t, T, ks)
+        for g in range(nseg):
+            off = base + _segment_offset(g, t, T, ks, Ls)
+            _mix_segment(buf, off, scratch, t, bs, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled)
+
+
+@njit(cache=True)
+def _transform_one(buf, scratch, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled):
+    """Map one block of ``Ls[l]`` iid normals to one sequence of the process, in place."""
+    nlev = bs.shape[0]
+    t0 = 0
+    for t in range(1, nlev + 1):
+        if Ls[t] <= _BLOCK:
+            t0 = t
+    if t0 > 0:
+        # depth-first part: every level-t0 block does its levels 1..t0 while in cache
+        nseg = _n_segments(t0, nlev, ks)
+        for g in range(nseg):
+            off = _segment_offset(g, t0, nlev, ks, Ls)
+            _transform_levels(buf, off, 1, t0, t0, scratch, bs, ks, Ls, Ms, cpl_a, cpl_b,
+                              cpl_off, coupled)
+    if t0 < nlev:
+        _transform_levels(buf, 0, t0 + 1, nlev, nlev, scratch, bs, ks, Ls, Ms, cpl_a, cpl_b,
+                          cpl_off, coupled)
+
+
+@njit(parallel=True, cache=True)
+def _sample_hier(eps, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled):
+    """Transform each row of ``eps`` (rows of ``Ls[l]`` iid normals) in place.
+
+    Rows are independent, so the result does not depend on the number of threads.
+    """
+    nrow = eps.shape[0]
+    L = eps.shape[1]
+    for s in prange(nrow):
+        scratch = np.empty(L)
+        row = eps[s]
+        _transform_one(row, scratch, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled)
+    return eps
+
+
+# ------------------------------------------------------------------------------------------
+# Conditional variances and the row factors of the exact one-step predictor (uncoupled).
+# ------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _chol_small(S, F):
+    """Lower Cholesky factor of the small SPD matrix S into F (returns False if not SPD)."""
+    b = S.shape[0]
+    for j in range(b):
+        for i in range(b):
+            F[j, i] = 0.0
+    for j in range(b):
+        d = S[j, j]
+        for m in range(j):
+            d -= F[j, m] * F[j, m]
+        if not d > 0.0:
+            return False
+        F[j, j] = np.sqrt(d)
+        for i in range(j + 1, b):
+            v = S[i, j]
+            for m in range(j):
+                v -= F[i, m] * F[j, m]
+            F[i, j] = v / F[j, j]
+    return True
+
+
+@njit(cache=True)
+def _level_factors(t, bs, Ls, Ps, Qs, var_prev, factors, fac_off, store):
+    """Row factors of level t and the conditional stds of the level-t process.
+
+    Row r of level t is ``M (Z_r)`` with ``Z_r | past ~ N(., diag(v, .., v, 1, .., 1))`` where
+    ``v = var_prev[r]`` is the one-step variance of a level-(t-1) copy at position r; its
+    covariance is ``Q + v P`` (``P = M_c M_c^T``, ``Q = M_f M_f^T``). The Cholesky factor
+    ``F_r`` gives the within-row predictor; ``diag(F_r)`` are the conditional stds.
+    """
+    b = bs[t - 1]
+    n = Ls[t - 1]
+    P = Ps[t - 1]
+    Q = Qs[t - 1]
+    sd = np.empty(n * b)
+    S = np.empty((b, b))
+    F = np.empty((b, b))
+    ok = True
+    for r in range(n):
+        v = var_prev[r]
+        for i in range(b):
+            for j in range(b):
+                S[i, j] = Q[i, j] + v * P[i, j]
+        if not _chol_small(S, F):
+            ok = False
+            break
+        for j in range(b):
+            sd[r * b + j] = F[j, j]
+        if store:
+            base = fac_off[t - 1] + r * b * b
+            for i in range(b):
+                for j in range(b):
+                    factors[base + i * b + j] = F[i, j]
+    return sd, ok
+
+
+@njit(cache=True)
+def _all_level_stds(bs, Ls, Ps, Qs, factors, fac_off, store):
+    """Conditional stds of the top-level sequence (and, if ``store``, all row factors)."""
+    nlev = bs.shape[0]
+    var_prev = np.ones(1)
+    sd = np.ones(1)
+    ok = True
+    for t in range(1, nlev + 1):
+        sd, ok = _level_factors(t, bs, Ls, Ps, Qs, var_prev, factors, fac_off, store)
+        if not ok:
+            return sd, False
+        var_prev = sd * sd
+    return sd, ok
+
+
+@njit(cache=True)
+def _cond_mean_one(x, ybuf, mbuf, yoff, bs, ks, Ls, Ms, Minvs, factors, fac_off, out):
+    """Exact conditional means of one sequence by message passing over the copy tree.
+
+    Top-down: invert every row map to recover each copy's own sequence. Bottom-up: the
+    one-step prediction of a level-t row is ``M_c m`` (m = the copies' predictions at that
+    row) refined within the row by the row factor. ``ybuf``/``mbuf`` hold, for every level,
+    the sequences / predicted means of all segments (compactly, segment-major).
+    """
+    nlev = bs.shape[0]
+    L = Ls[nlev]
+    for p in range(L):
+        ybuf[yoff[nlev] + p] = x[p]
+    # top-down: recover copy sequences
+    for t in range(nlev, 0, -1):
+        b = bs[t - 1]
+        k = ks[t - 1]
+        n = Ls[t - 1]
+        Minv = Minvs[t - 1]
+        nseg = _n_segments(t, nlev, ks)
+        for g in range(nseg):
+            src = yoff[t] + g * Ls[t]
+            for r in range(n):
+                for i in range(k):
+                    acc = 0.0
+                    for j in range(b):
+                        acc += Minv[i, j] * ybuf[src + r * b + j]
+                    ybuf[yoff[t - 1] + (g * k + i) * n + r] = acc
+    # level 0: each scalar N(0, 1) has predicted mean 0
+    n0 = _n_segments(0, nlev, ks)
+    for g in range(n0):
+        mbuf[yoff[0] + g] = 0.0
+    e = np.empty(64)
+    nu = np.empty(64)
+    for t in range(1, nlev + 1):
+        b = bs[t - 1]
+        k = ks[t - 1]
+        n = Ls[t - 1]
+        M = Ms[t - 1]
+        nseg = _n_segments(t, nlev, ks)
+        for g in range(nseg):
+            dst = yoff[t] + g * Ls[t]
+            for r in range(n):
+                for j in range(b):
+                    acc = 0.0
+                    for i in range(k):
+                        acc += M[j, i] * mbuf[yoff[t - 1] + (g * k + i) * n + r]
+                    nu[j] = acc
+                fb = fac_off[t - 1] + r * b * b
+                for j in range(b):
+                    mu = nu[j]
+                    for i in range(j):
+                        mu += factors[fb + j * b + i] * e[i]
+                    mbuf[dst + r * b + j] = mu
+                    e[j] = (ybuf[dst + r * b + j] - mu) / factors[fb + j * b + j]
+    for p in range(L):
+        out[p] = mbuf[yoff[nlev] + p]
+
+
+@njit(parallel=True, cache=True)
+def _cond_means(X, yoff, bs, ks, Ls, Ms, Minvs, factors, fac_off):
+    nrow = X.shape[0]
+    L = X.shape[1]
+    out = np.empty_like(X)
+    total = yoff[yoff.shape[0] - 1] + L
+    for s in prange(nrow):
+        ybuf = np.empty(total)
+        mbuf = np.empty(total)
+        _cond_mean_one(X[s], ybuf, mbuf, yoff, bs, ks, Ls, Ms, Minvs, factors, fac_off, out[s])
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Boundary coupling: exact coefficients from the banded covariance of every level.
+# ------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _pre_cov(p, q, b, P, MMt, band_prev):
+    """Covariance of positions p <= q (q - p <= 4) of the level-t sequence before coupling."""
+    r = p // b
+    s = q // b
+    i = p - r * b
+    j = q - s * b
+    if r == s:
+        return MMt[i, j]
+    return P[i, j] * band_prev[r, s - r]
+
+
+@njit(cache=True)
+def _support(p, b, n, ca, cb, idx, coef):
+    """Positions (and weights) of the pre-coupling sequence that coupled position p mixes."""
+    r = p // b
+    i = p - r * b
+    if i == b - 1 and r < n - 1:
+        idx[0] = p
+        coef[0] = ca[r]
+        idx[1] = p + 1
+        coef[1] = cb[r]
+        return 2
+    if i == 0 and r > 0:
+        idx[0] = p
+        coef[0] = ca[r - 1]
+        idx[1] = p - 1
+        coef[1] = cb[r - 1]
+        return 2
+    idx[0] = p
+    coef[0] = 1.0
+    return 1
+
+
+@njit(cache=True)
+def _coupling_level(b, n, P, MMt, rho_star, band_prev):
+    """Coupling coefficients of one level and the band (lags 0..2) of the coupled level."""
+    ca = np.empty(max(n - 1, 0))
+    cb = np.empty(max(n - 1, 0))
+    pb = P[b - 1, 0]
+    lp = np.sqrt(1.0 + rho_star)
+    lm = np.sqrt(1.0 - rho_star)
+    for r in range(n - 1):
+        rho = pb * band_prev[r, 1]
+        # K = C(rho*)^(1/2) C(rho)^(-1/2); both diagonal in the basis (1, 1), (1, -1)
+        up = lp / np.sqrt(1.0 + rho)
+        dn = lm / np.sqrt(1.0 - rho)
+        ca[r] = 0.5 * (up + dn)
+        cb[r] = 0.5 * (up - dn)
+    m = n * b
+    band = np.zeros((m, 3))
+    ia = np.empty(2, dtype=np.int64)
+    ib = np.empty(2, dtype=np.int64)
+    wa = np.empty(2)
+    wb = np.empty(2)
+    for p in range(m):
+        na = _support(p, b, n, ca, cb, ia, wa)
+        for d in range(3):
+            q = p + d
+            if q >= m:
+                break
+            nb = _support(q, b, n, ca, cb, ib, wb)
+            acc = 0.0
+            for u in range(na):
+                for v in range(nb):
+                    x = ia[u]
+                    y = ib[v]
+                    if x <= y:
+                        acc += wa[u] * wb[v] * _pre_cov(x, y, b, P, MMt, band_prev)
+                    else:
+                        acc += wa[u] * wb[v] * _pre_cov(y, x, b, P, MMt, band_prev)
+            band[p, d] = acc
+    return ca, cb, band

@@ -1,0 +1,681 @@
+"""The hierarchical Gaussian family (SPEC section 3.1): sub-volume bipartite MI, exactly.
+
+Construction (level 0 is one N(0, 1) value). Level ``t`` has branching ``b_t``, copies
+``k_t`` (``1 <= k_t <= b_t - 1``) and a ``b_t x b_t`` mixing matrix ``M_t`` with unit-norm
+rows. It takes ``k_t`` independent level-(t-1) sequences as the first ``k_t`` columns of a
+``(L_{t-1}, b_t)`` matrix, fills the remaining ``b_t - k_t`` columns with fresh iid N(0, 1),
+multiplies every row by ``M_t`` and flattens row-major, so ``L_t = b_t L_{t-1}``. Position
+``p`` of the top level has mixed-radix digits ``p = sum_t d_t * (b_{t+1} ... b_l)``: the
+least significant digit is the column at the top level, the most significant the column
+at level 1. The whole map is linear, ``W = A eps`` with ``A`` square and invertible, so the
+law is exactly ``N(0, A A^T)`` and every position has unit variance.
+
+Optional **boundary coupling** with target ``rho*`` (``-1 < rho* < 1``): after mixing,
+at every level, each pair straddling a row boundary, ``(r b + b - 1, (r + 1) b)``, with
+current exact correlation ``rho_r`` is multiplied by the symmetric map
+``K_r = C(rho*)^{1/2} C(rho_r)^{-1/2}``, ``C(x) = [[1, x], [x, 1]]``. It keeps both variances
+at 1 and sets the pair's correlation to ``rho*``. ``rho_r`` is computed exactly from the
+band (lags 0..2) of the coupled covariance of the level below, which closes under the
+recursion.
+
+Exact algorithms (uncoupled designs):
+
+* sampling in O(L) per sequence from exactly L normals (no covariance matrix);
+* conditional stds from the row recursion ``Cov(row r | past) = M diag(v, .., v, 1, .., 1) M^T``
+  with ``v`` the one-step variance of a copy at row r -- O(L b^2), data independent;
+* bipartite MI at any cut from the forward and reversed conditional stds:
+  ``I(c) = sum_{q >= c} [ln sd(W_q | W_{>q}) - ln sd(W_q | W_{<q})]``; the reversed process is
+  the same construction with the rows of every ``M_t`` reversed;
+* conditional means by message passing over the tree of copies (O(L b) per sequence);
+* two-point correlation by the digit product: ``prod`` over the levels below the most
+  significant differing digit of ``P_t[d_t(p), d_t(q)]`` (``P = M_c M_c^T``) times
+  ``(M M^T)[.]`` at that digit.
+
+Coupled designs use the dense covariance (up to ``DENSE_MAX`` positions) for bipartite MI
+and conditionals, and an exact O(levels) recursion for single covariances.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import scipy.linalg
+
+from . import _hier_kernels as K
+from .mixing import hadamard_mixing, paper_mixing, validate_mixing
+from .protocol import as_generator, check_cut, check_int, check_position
+
+__all__ = ["HierarchicalGaussian", "Level", "Exponents", "paper_family", "DEFAULT_COUPLING"]
+
+#: Largest length for which dense (L x L) computations are allowed.
+DENSE_MAX = 16384
+#: Largest supported length (memory for one float64 sequence: 8 GiB at 2^30).
+LENGTH_MAX = 2**30
+#: Largest branching (the message-passing kernel keeps one row on the stack).
+BRANCHING_MAX = 64
+#: Boundary-coupling target used by ``paper_family(..., coupling=True)``.
+DEFAULT_COUPLING = 0.5
+
+
+@dataclass(frozen=True, eq=False)
+class Level:
+    """One level of a design: branching ``b``, copies ``k``, validated ``(b, b)`` mixing."""
+
+    branching: int
+    copies: int
+    mixing: np.ndarray
+
+    def __post_init__(self):
+        b = check_int("branching", self.branching, 2, BRANCHING_MAX)
+        k = check_int("copies", self.copies, 1, b - 1)
+        M = validate_mixing(self.mixing, b, k)
+        M.setflags(write=False)
+        object.__setattr__(self, "branching", b)
+        object.__setattr__(self, "copies", k)
+        object.__setattr__(self, "mixing", M)
+
+    @property
+    def P(self) -> np.ndarray:
+        """Copy part ``M_c M_c^T`` (sets every cross-row correlation factor)."""
+        Mc = self.mixing[:, : self.copies]
+        return Mc @ Mc.T
+
+    @property
+    def Q(self) -> np.ndarray:
+        """Fresh part ``M_f M_f^T``; ``P + Q = M M^T``."""
+        Mf = self.mixing[:, self.copies :]
+        return Mf @ Mf.T
+
+
+@dataclass(frozen=True)
+class Exponents:
+    """Closed-form exponents of a design (base: the branching; mixed schedules: per length).
+
+    ``beta``: bipartite exponent ``sum ln k_t / sum ln b_t`` (``I_BP ~ L^beta``).
+    ``alpha_avg``: two-point MI exponent averaged over positions (log-binned):
+    ``-sum ln(||P_t||_F^2 / b_t^2) / sum ln b_t`` (Hadamard designs: ``-log_b sum d_copies^4``).
+    ``alpha_env``: envelope exponent ``-2 sum ln max_i P_t[i, i] / sum ln b_t``
+    (Hadamard: ``-2 log_b w``, w the copy weight).
+    ``alpha_antipodal``: first-versus-last pair, ``-2 sum ln |P_t[0, b-1]| / sum ln b_t``.
+    ``growth``: ``"power"`` (``beta > 0``), ``"constant"`` (k = 1, uncoupled) or ``"log"``
+    (k = 1 with boundary coupling). Two-point exponents are those of the uncoupled design.
+    """
+
+    beta: float
+    alpha_avg: float
+    alpha_env: float
+    alpha_antipodal: float
+    growth: str
+
+
+def _as_cuts(cut, length):
+    """Return (array of validated cuts, was_scalar)."""
+    if cut is None or isinstance(cut, numbers.Integral) or np.ndim(cut) == 0:
+        return np.array([check_cut(cut, length)]), True
+    arr = np.asarray(cut)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"cut must be an integer or an array of integers, got dtype {arr.dtype}")
+    if arr.size and (arr.min() < 1 or arr.max() > length - 1):
+        raise ValueError(f"cut must be in [1, {length - 1}], got values in [{arr.min()}, {arr.max()}]")
+    return arr.astype(np.int64), False
+
+
+class HierarchicalGaussian:
+    """Hierarchical Gaussian process with exactly known information structure.
+
+    Parameters
+    ----------
+    branching : int
+        ``b >= 2`` (at most 64).
+    copies : int
+        ``k`` with ``1 <= k <= b - 1``; ``beta = log_b k``.
+    levels : int
+        ``l >= 1``; the length is ``L = b**l`` (at most 2**30).
+    mixing : None, "paper", "hadamard" or array_like (b, b)
+        Row map. ``None``/``"hadamard"``: :func:`l2m_sim.mixing.hadamard_mixing` (for
+        ``b = 4, k = 3`` exactly the study's matrix); ``"paper"``: the study's 4x4 matrix;
+        an array: validated (unit-norm rows, invertible, not orthogonal).
+    coupling : None or float
+        Boundary-coupling target correlation ``rho*`` in (-1, 1); ``None`` for none.
+    channels : int
+        Independent stacked copies (one vector per position); MI is summed over them.
+
+    Examples
+    --------
+    >>> p = HierarchicalGaussian(branching=4, copies=3, levels=5)
+    >>> round(p.bipartite_mi() / HierarchicalGaussian(4, 3, 4).bipartite_mi(), 12)
+    3.0
+    """
+
+    def __init__(self, branching=4, copies=3, levels=5, mixing=None, coupling=None, channels=1):
+        b = check_int("branching", branching, 2, BRANCHING_MAX)
+        k = check_int("copies", copies, 1, b - 1)
+        lv = check_int("levels", levels, 1, int(math.floor(math.log(LENGTH_MAX, b) + 1e-9)))
+        if mixing is None or (isinstance(mixing, str) and mixing == "hadamard"):
+            M = hadamard_mixing(b, k)
+        elif isinstance(mixing, str):
+            if mixing != "paper":
+                raise ValueError(f"mixing must be None, 'hadamard', 'paper' or a (b, b) array, got {mixing!r}")
+            if b != 4:
+                raise ValueError(f"mixing='paper' is the study's 4x4 matrix and needs branching=4, got {b}")
+            M = paper_mixing()
+        else:
+            M = mixing
+        level = Level(b, k, M)
+        self._init_schedule([level] * lv, coupling, channels)
+
+    @classmethod
+    def from_schedule(cls, schedule, coupling=None, channels=1):
+        """Build a design with a different ``(b_t, k_t, M_t)`` at every level.
+
+        ``schedule`` lists levels from level 1 (the most significant digit, the longest
+        correlations) to the top level; entries are :class:`Level` or tuples
+        ``(b, k)`` / ``(b, k, mixing)``. ``beta_eff = sum ln k_t / sum ln b_t``.
+        """
+        if isinstance(schedule, (str, bytes)) or not hasattr(schedule, "__len__"):
+            raise TypeError("schedule must be a sequence of Level or (branching, copies[, mixing]) tuples")
+        if len(schedule) < 1:
+            raise ValueError("schedule must have at least 1 level")
+        levels = []
+        for entry in schedule:
+            if isinstance(entry, Level):
+                levels.append(entry)
+                continue
+            if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
+                raise TypeError("schedule entries must be Level or (branching, copies[, mixing]) tuples")
+            b = check_int("branching", entry[0], 2, BRANCHING_MAX)
+            k = check_int("copies", entry[1], 1, b - 1)
+            M = entry[2] if len(entry) == 3 and entry[2] is not None else hadamard_mixing(b, k)
+            levels.append(Level(b, k, M))
+        self = cls.__new__(cls)
+        self._init_schedule(levels, coupling, channels)
+        return self
+
+    def _init_schedule(self, levels, coupling, channels):
+        self.schedule = tuple(levels)
+        self.channels = check_int("channels", channels, 1)
+        L = 1
+        for lev in self.schedule:
+            L *= lev.branching
+        if L > LENGTH_MAX:
+            raise ValueError(f"length (product of branchings) must be <= {LENGTH_MAX}, got {L}")
+        if coupling is not None:
+            if isinstance(coupling, (bool, np.bool_)) or not isinstance(coupling, numbers.Real):
+                raise TypeError(f"coupling must be None or a float in (-1, 1), got {coupling!r}")
+            coupling = float(coupling)
+            if not (-1.0 < coupling < 1.0):
+                raise ValueError(f"coupling must be a correlation in (-1, 1), got {coupling}")
+        self.coupling = coupling
+        self.length = L
+        self.levels = len(self.schedule)
+        bs = [lev.branching for lev in self.schedule]
+        ks = [lev.copies for lev in self.schedule]
+        self.branching = bs[0] if len(set(bs)) == 1 else tuple(bs)
+        self.copies = ks[0] if len(set(ks)) == 1 else tuple(ks)
+        # numba-side arrays
+        nl = self.levels
+        bmax = max(bs)
+        self._bs = np.array(bs, dtype=np.int64)
+        self._ks = np.array(ks, dtype=np.int64)
+        self._Ls = np.cumprod([1] + bs).astype(np.int64)
+        self._Ms = np.zeros((nl, bmax, bmax))
+        self._Minvs = np.zeros((nl, bmax, bmax))
+        self._Ps = np.zeros((nl, bmax, bmax))
+        self._Qs = np.zeros((nl, bmax, bmax))
+        for t, lev in enumerate(self.schedule):
+            b = lev.branching
+            self._Ms[t, :b, :b] = lev.mixing
+            self._Minvs[t, :b, :b] = np.linalg.inv(lev.mixing)
+            self._Ps[t, :b, :b] = lev.P
+            self._Qs[t, :b, :b] = lev.Q
+
+    # ------------------------------------------------------------------ basics
+
+    def __repr__(self):
+        cpl = "" if self.coupling is None else f", coupling={self.coupling}"
+        ch = "" if self.channels == 1 else f", channels={self.channels}"
+        if isinstance(self.branching, int) and isinstance(self.copies, int) and len(
+            {lev.mixing.tobytes() for lev in self.schedule}
+        ) == 1:
+            return (f"HierarchicalGaussian(branching={self.branching}, copies={self.copies}, "
+                    f"levels={self.levels}{cpl}{ch})")
+        sched = [(lev.branching, lev.copies) for lev in self.schedule]
+        return f"HierarchicalGaussian.from_schedule({sched}{cpl}{ch})"
+
+    @property
+    def coupled(self) -> bool:
+        return self.coupling is not None
+
+    def reversed(self) -> "HierarchicalGaussian":
+        """The law of the time-reversed sequence (rows of every mixing matrix reversed)."""
+        levels = [Level(lev.branching, lev.copies, lev.mixing[::-1]) for lev in self.schedule]
+        return HierarchicalGaussian.from_schedule(levels, self.coupling, self.channels)
+
+    def sublevel(self, t: int) -> "HierarchicalGaussian":
+        """The level-t process (levels 1..t of this design), one channel."""
+        t = check_int("t", t, 1, self.levels)
+        return HierarchicalGaussian.from_schedule(self.schedule[:t], self.coupling, 1)
+
+    # ------------------------------------------------------------------ coupling
+
+    @cached_property
+    def _coupling_arrays(self):
+        """Flat coupling coefficients (ca, cb) of all levels and per-level offsets."""
+        nl = self.levels
+        offs = np.zeros(nl + 1, dtype=np.int64)
+        for t in range(1, nl + 1):
+            offs[t] = offs[t - 1] + max(int(self._Ls[t - 1]) - 1, 0)
+        ca = np.ones(int(offs[-1]))
+        cb = np.zeros(int(offs[-1]))
+        if self.coupled:
+            band = np.array([[1.0, 0.0, 0.0]])
+            for t in range(1, nl + 1):
+                lev = self.schedule[t - 1]
+                a, c, band = K._coupling_level(lev.branching, int(self._Ls[t - 1]),
+                                               lev.P, lev.mixing @ lev.mixing.T,
+                                               self.coupling, band)
+                ca[offs[t - 1]:offs[t]] = a
+                cb[offs[t - 1]:offs[t]] = c
+        return ca, cb, offs
+
+    # ------------------------------------------------------------------ sampling
+
+    def sample(self, n, rng=None) -> np.ndarray:
+        """Draw ``n`` sequences.
+
+        Parameters
+        ----------
+        n : int
+            Number of sequences, ``n >= 1``.
+        rng : None, int or numpy.random.Generator
+            Seed or generator. The same seed gives the identical array whatever the
+            number of numba threads (each sequence is transformed independently from its
+            own block of exactly ``L`` normals per channel).
+
+        Returns
+        -------
+        ndarray, float64, shape ``(n, L)`` (one channel) or ``(n, L, C)``.
+        """
+        n = check_int("n", n, 1)
+        gen = as_generator(rng)
+        C = self.channels
+        eps = gen.standard_normal((n * C, self.length))
+        ca, cb, offs = self._coupling_arrays
+        K._sample_hier(eps, self._bs, self._ks, self._Ls, self._Ms, ca, cb, offs, self.coupled)
+        if C == 1:
+            return eps
+        return np.ascontiguousarray(eps.reshape(n, C, self.length).transpose(0, 2, 1))
+
+    # ------------------------------------------------------------------ dense reference
+
+    def _check_dense(self, what):
+        if self.length > DENSE_MAX:
+            raise ValueError(
+                f"{what} needs a dense {self.length}x{self.length} matrix; supported up to "
+                f"length {DENSE_MAX} (this process has length {self.length})"
+            )
+
+    def covariance(self) -> np.ndarray:
+        """Exact ``(L, L)`` covariance of one channel (dense; ``L <= DENSE_MAX``).
+
+        Built level by level: ``Sigma_t = K_t (kron(Sigma_{t-1}, P_t) + kron(I, Q_t)) K_t^T``
+        with ``K_t`` the (sparse) boundary-coupling map.
+        """
+        self._check_dense("covariance()")
+        ca, cb, offs = self._coupling_arrays
+        S = np.ones((1, 1))
+        for t, lev in enumerate(self.schedule, start=1):
+            b, n = lev.branching, S.shape[0]
+            S = np.kron(S, lev.P)
+            S4 = S.reshape(n, b, n, b)
+            idx = np.arange(n)
+            S4[idx, :, idx, :] += lev.Q
+            if self.coupled and n > 1:
+                al = ca[offs[t - 1]:offs[t]]
+                be = cb[offs[t - 1]:offs[t]]
+                ia = np.arange(n - 1) * b + b - 1
+                ic = ia + 1
+                for axis in (0, 1):
+                    A = np.take(S, ia, axis=axis)
+                    Cc = np.take(S, ic, axis=axis)
+                    shape = (-1, 1) if axis == 0 else (1, -1)
+                    newa = al.reshape(shape) * A + be.reshape(shape) * Cc
+                    newc = be.reshape(shape) * A + al.reshape(shape) * Cc
+                    if axis == 0:
+                        S[ia, :] = newa
+                        S[ic, :] = newc
+                    else:
+                        S[:, ia] = newa
+                        S[:, ic] = newc
+        return S
+
+    @cached_property
+    def _dense_factors(self):
+        """Cholesky factors of the covariance and of the reversed covariance (coupled path)."""
+        S = self.covariance()
+        Lf = np.linalg.cholesky(S)
+        Lr = np.linalg.cholesky(S[::-1, ::-1])
+        return Lf, Lr
+
+    # ------------------------------------------------------------------ conditionals
+
+    def _factor_layout(self):
+        sizes = [int(self._Ls[t - 1]) * lev.branching ** 2 for t, lev in enumerate(self.schedule, 1)]
+        return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+    def _stds_fast(self, store=False):
+        fac_off = self._factor_layout()
+        factors = np.empty(int(fac_off[-1]) if store else 0)
+        sd, ok = K._all_level_stds(self._bs, self._Ls, self._Ps, self._Qs, factors, fac_off, store)
+        if not ok:  # pragma: no cover - impossible for validated invertible mixing
+            raise FloatingPointError("row covariance lost positive definiteness")
+        return sd, factors, fac_off
+
+    @cached_property
+    def _row_factors(self):
+        _, factors, fac_off = self._stds_fast(store=True)
+        return factors, fac_off
+
+    def conditional_stds(self) -> np.ndarray:
+        """Exact std of every ``W_t`` given ``W_{<t}`` (one channel; data independent), shape (L,)."""
+        return self._cond_stds.copy()
+
+    @cached_property
+    def _cond_stds(self):
+        if self.coupled:
+            return np.diag(self._dense_factors[0]).copy()
+        return self._stds_fast()[0]
+
+    @cached_property
+    def _cond_stds_reversed(self):
+        if self.coupled:
+            return np.diag(self._dense_factors[1]).copy()
+        return self.reversed()._stds_fast()[0]
+
+    def _as_sequences(self, x):
+        """Validate ``x`` and return it as (rows, L) float64 plus a function restoring the shape."""
+        if not isinstance(x, np.ndarray):
+            try:
+                x = np.asarray(x, dtype=float)
+            except (TypeError, ValueError) as exc:
+                raise TypeError("x must be a real array") from exc
+        if x.dtype.kind not in "fiu":
+            raise TypeError(f"x must be a real array, got dtype {x.dtype}")
+        L, C = self.length, self.channels
+        if C == 1:
+            ok = x.ndim in (1, 2) and x.shape[-1] == L
+            want = f"(n, {L}) or ({L},)"
+        else:
+            ok = x.ndim in (2, 3) and x.shape[-2:] == (L, C)
+            want = f"(n, {L}, {C}) or ({L}, {C})"
+        if not ok:
+            raise ValueError(f"x must have shape {want}, got {x.shape}")
+        x = np.asarray(x, dtype=np.float64)
+        if not np.all(np.isfinite(x)):
+            raise ValueError("x must be finite (no NaN or inf)")
+        shape = x.shape
+        if C == 1:
+            X = x.reshape(-1, L)
+            return np.ascontiguousarray(X), lambda a: a.reshape(shape)
+        X = np.ascontiguousarray(np.moveaxis(x.reshape(-1, L, C), 2, 1).reshape(-1, L))
+
+        def restore(a):
+            return np.moveaxis(a.reshape(-1, C, L), 1, 2).reshape(shape)
+
+        return X, restore
+
+    def conditional_moments(self, x):
+        """Exact mean and std of every ``x_t`` given ``x_{<t}``.
+
+        Parameters
+        ----------
+        x : array_like, shape ``(n, L)`` / ``(L,)`` (one channel) or ``(n, L, C)`` / ``(L, C)``
+
+        Returns
+        -------
+        mean, std : ndarrays shaped like ``x``. Uncoupled designs use exact message passing
+        (O(L b) per sequence); coupled designs use the dense Cholesky factor.
+        """
+        X, restore = self._as_sequences(x)
+        sd = np.broadcast_to(self._cond_stds, X.shape)
+        if self.coupled:
+            self._check_dense("conditional_moments() of a coupled design")
+            Lf = self._dense_factors[0]
+            E = scipy.linalg.solve_triangular(Lf, X.T, lower=True)  # innovations, (L, n)
+            Lstrict = np.tril(Lf, -1)
+            mean = (Lstrict @ E).T
+        else:
+            factors, fac_off = self._row_factors
+            yoff = self._buffer_layout()
+            mean = K._cond_means(X, yoff, self._bs, self._ks, self._Ls, self._Ms, self._Minvs,
+                                 factors, fac_off)
+        return restore(np.ascontiguousarray(mean)), restore(np.array(sd))
+
+    def _buffer_layout(self):
+        """Offsets of the per-level segment buffers used by message passing."""
+        nl = self.levels
+        sizes = []
+        for t in range(nl + 1):
+            nseg = int(np.prod(self._ks[t:])) if t < nl else 1
+            sizes.append(nseg * int(self._Ls[t]))
+        return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+
+    def log_prob(self, x) -> np.ndarray:
+        """Exact log-density (nats) of each sequence (summed over channels), shape (n,)."""
+        mean, sd = self.conditional_moments(x)
+        x = np.asarray(x, dtype=float)
+        z = (x - mean) / sd
+        lp = -0.5 * z**2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
+        axes = tuple(range(1, lp.ndim)) if lp.ndim > (1 if self.channels == 1 else 2) else None
+        return lp.sum(axis=axes)
+
+    # ------------------------------------------------------------------ information
+
+    def bipartite_mi(self, cut=None):
+        """Exact ``I(W_{1:cut}; W_{cut+1:L})`` in nats, summed over channels.
+
+        ``cut`` is the number of positions in X (``1 <= cut <= L - 1``; ``None``: ``L // 2``);
+        an integer array of cuts returns an array. Uncoupled: O(L) from forward and reversed
+        conditional stds. Coupled: dense Cholesky (``L <= DENSE_MAX``).
+        """
+        cuts, scalar = _as_cuts(cut, self.length)
+        if self.coupled:
+            self._check_dense("bipartite_mi() of a coupled design")
+        if scalar:
+            c = int(cuts[0])
+            sd = self._cond_stds[c:]
+            sdr = self._cond_stds_reversed[: self.length - c][::-1]
+            val = float(np.sum(np.log(sdr) - np.log(sd)))
+            return self.channels * float(_clip_rounding(val))
+        prof = self.bipartite_mi_profile()
+        return prof[cuts - 1]
+
+    def bipartite_mi_profile(self) -> np.ndarray:
+        """Exact bipartite MI at every cut ``1..L-1`` (nats, summed over channels), shape (L-1,)."""
+        sd = self._cond_stds
+        sdr = self._cond_stds_reversed[::-1]
+        delta = np.log(sdr) - np.log(sd)
+        suffix = np.cumsum(delta[::-1])[::-1]
+        return self.channels * _clip_rounding(suffix[1:])
+
+    def two_point_correlation(self, i, j):
+        """Exact correlation of positions i and j (0-based); arrays broadcast."""
+        ii = np.asarray(i)
+        jj = np.asarray(j)
+        for name, a in (("i", ii), ("j", jj)):
+            if a.dtype.kind not in "iu":
+                raise TypeError(f"{name} must be an integer position, got dtype {a.dtype}")
+            if a.size and (a.min() < 0 or a.max() > self.length - 1):
+                raise ValueError(f"{name} must be in [0, {self.length - 1}], got {a.min()}..{a.max()}")
+        scalar = ii.ndim == 0 and jj.ndim == 0
+        ii, jj = np.broadcast_arrays(ii.astype(np.int64), jj.astype(np.int64))
+        if self.coupled:
+            memo = {}
+            out = np.array([self._coupled_cov(self.levels, int(p), int(q), memo)
+                            for p, q in zip(ii.ravel(), jj.ravel())]).reshape(ii.shape)
+        else:
+            out = self._digit_product(ii.ravel(), jj.ravel()).reshape(ii.shape)
+        return float(out) if scalar else out
+
+    def _digit_product(self, p, q):
+        """Uncoupled correlation by the digit product (vectorised)."""
+        p = p.copy()
+        q = q.copy()
+        rho = np.ones(p.shape)
+        active = p != q
+        for t in range(self.levels, 0, -1):
+            lev = self.schedule[t - 1]
+            b = lev.branching
+            i, j = p % b, q % b
+            p //= b
+            q //= b
+            same = active & (p == q)
+            diff = active & (p != q)
+            MMt = lev.P + lev.Q
+            rho[same] *= MMt[i[same], j[same]]
+            rho[diff] *= lev.P[i[diff], j[diff]]
+            active = diff
+        return rho
+
+    def _coupled_cov(self, t, p, q, memo):
+        """Exact covariance of positions p, q of the coupled level-t process (memoised)."""
+        if t == 0:
+            return 1.0
+        key = (t, p, q) if p <= q else (t, q, p)
+        if key in memo:
+            return memo[key]
+        ca, cb, offs = self._coupling_arrays
+        lev = self.schedule[t - 1]
+        b, n = lev.branching, int(self._Ls[t - 1])
+
+        def support(x):
+            r, i = divmod(x, b)
+            if i == b - 1 and r < n - 1:
+                return ((x, ca[offs[t - 1] + r]), (x + 1, cb[offs[t - 1] + r]))
+            if i == 0 and r > 0:
+                return ((x, ca[offs[t - 1] + r - 1]), (x - 1, cb[offs[t - 1] + r - 1]))
+            return ((x, 1.0),)
+
+        total = 0.0
+        for x, wx in support(p):
+            for y, wy in support(q):
+                r, i = divmod(x, b)
+                s, j = divmod(y, b)
+                val = lev.P[i, j] * self._coupled_cov(t - 1, r, s, memo)
+                if r == s:
+                    val += lev.Q[i, j]
+                total += wx * wy * val
+        memo[key] = total
+        return total
+
+    def two_point_mi(self, i, j):
+        """Exact ``I(W_i; W_j) = -1/2 ln(1 - rho^2)`` nats, summed over channels (inf if i == j)."""
+        rho = np.asarray(self.two_point_correlation(i, j))
+        with np.errstate(divide="ignore"):
+            mi = -0.5 * self.channels * np.log1p(-np.minimum(rho**2, 1.0))
+        return float(mi) if mi.ndim == 0 else mi
+
+    # ------------------------------------------------------------------ canonical correlations
+
+    def canonical_correlations(self, cut=None, tol: float = 1e-10) -> np.ndarray:
+        """Exact non-zero canonical correlations between past and future across ``cut``.
+
+        They are the singular values of ``Sigma_XX^{-1/2} Sigma_XY Sigma_YY^{-1/2}``, and
+        ``-1/2 sum ln(1 - sigma_i^2)`` is the bipartite MI. Uncoupled designs reduce a cut at
+        a row boundary of level t to ``k_t`` independent copies of the level-(t-1) process cut
+        at ``cut / b_t`` (invertible row maps and independent fresh noise leave canonical
+        correlations unchanged), so only the level where the cut falls inside a row is
+        solved densely. Returns all channels' values, sorted descending; values below
+        ``tol`` count as zero.
+        """
+        c = check_cut(cut, self.length)
+        if self.coupled:
+            self._check_dense("canonical_correlations() of a coupled design")
+            sig = _dense_canonical(self.covariance(), c)
+            mult = 1
+        else:
+            t, mult = self.levels, 1
+            while c % self.schedule[t - 1].branching == 0:
+                mult *= self.schedule[t - 1].copies
+                c //= self.schedule[t - 1].branching
+                t -= 1
+            sub = self.sublevel(t)
+            sub._check_dense(f"canonical_correlations() at a cut inside a level-{t} row")
+            sig = _dense_canonical(sub.covariance(), c)
+        sig = sig[sig > tol]
+        return np.sort(np.tile(sig, mult * self.channels))[::-1]
+
+    def linear_state_mi(self, dim, cut=None) -> float:
+        """Exact information a ``dim``-dimensional *linear* state of the past carries about the future.
+
+        ``max_{A: dim x c} I(A X; Y) = -1/2 sum_{i < dim} ln(1 - sigma_i^2)`` over the ``dim``
+        largest canonical correlations: the Gaussian form of the history-state bound.
+        """
+        d = check_int("dim", dim, 0)
+        sig = self.canonical_correlations(cut)[:d]
+        return float(-0.5 * np.sum(np.log1p(-sig**2)))
+
+    # ------------------------------------------------------------------ closed forms
+
+    def exponents(self) -> Exponents:
+        """Closed-form exponents of the design (see :class:`Exponents`)."""
+        logb = sum(math.log(lev.branching) for lev in self.schedule)
+        beta = sum(math.log(lev.copies) for lev in self.schedule) / logb
+        a_avg = a_env = a_anti = 0.0
+        for lev in self.schedule:
+            b, P = lev.branching, lev.P
+            a_avg -= math.log(np.sum(P**2) / b**2)
+            a_env -= 2 * math.log(np.max(np.diag(P)))
+            anti = abs(P[0, b - 1])
+            a_anti = math.inf if anti == 0 or a_anti == math.inf else a_anti - 2 * math.log(anti)
+        if beta > 0:
+            growth = "power"
+        else:
+            growth = "log" if self.coupled else "constant"
+        return Exponents(beta=beta, alpha_avg=a_avg / logb, alpha_env=a_env / logb,
+                         alpha_antipodal=a_anti / logb, growth=growth)
+
+    theory = exponents
+
+
+def _clip_rounding(mi):
+    """Set rounding-level negatives (> -1e-9 nats) of an exact MI to 0; keep anything else."""
+    mi = np.asarray(mi, dtype=float)
+    return np.where((mi < 0) & (mi > -1e-9), 0.0, mi)
+
+
+def _dense_canonical(S, c):
+    """Canonical correlations of a dense covariance S across cut c (all of them, descending)."""
+    Lx = np.linalg.cholesky(S[:c, :c])
+    Ly = np.linalg.cholesky(S[c:, c:])
+    Kx = scipy.linalg.solve_triangular(Lx, S[:c, c:], lower=True)
+    Kxy = scipy.linalg.solve_triangular(Ly, Kx.T, lower=True).T
+    return np.linalg.svd(Kxy, compute_uv=False)
+
+
+def paper_family(name, levels=5, coupling=False, channels=1) -> HierarchicalGaussian:
+    """The source study's two families on its 4x4 matrix.
+
+    Parameters
+    ----------
+    name : {"subvolume", "log"}
+        ``"subvolume"``: ``b = 4, k = 3`` (``beta = log_4 3``); ``"log"``: ``b = 4, k = 1``
+        (constant I_BP without coupling, ``~ log L`` with it).
+    levels : int
+        ``L = 4**levels``.
+    coupling : bool or float
+        ``False``/``None``: none; ``True``: ``rho* = DEFAULT_COUPLING``; a float: ``rho*``.
+    """
+    copies = {"subvolume": 3, "log": 1}
+    if name not in copies:
+        raise ValueError(f"name must be 'subvolume' or 'log', got {name!r}")
+    if coupling is True:
+        coupling = DEFAULT_COUPLING
+    elif coupling is False:
+        coupling = None
+    return HierarchicalGaussian(4, copies[name], levels, mixing="paper", coupling=coupling,
+                                channels=channels)

@@ -1,0 +1,180 @@
+"""Mixing matrices for the hierarchical Gaussian family.
+
+A mixing matrix ``M`` (``b x b``) acts on one row ``(c_1..c_k, f_1..f_{b-k})`` of copies
+and fresh noise. Rows must have unit norm (so every position has unit variance) and ``M``
+must be invertible (so the row map is a bijection, which is what makes
+``I_t = k I_{t-1}`` exact).
+
+Designs provided:
+
+* :func:`paper_mixing` -- the source study's 4x4 matrix, rows ``(g, g, g, r)``,
+  ``(-g, g, -g, r)``, ``(-g, -g, g, r)``, ``(g, -g, -g, r)``, ``g = sqrt(5)/4``, ``r = 1/4``.
+  It is ``H diag(g, g, g, r)`` with ``H`` a 4x4 Hadamard matrix.
+* :func:`hadamard_mixing` -- ``M = H_b diag(d)`` with ``sum(d^2) = 1``: column weights
+  ``d_m^2`` on the copies set the two-point decay (``alpha``) independently of ``beta``.
+  ``H_b`` is a real Hadamard matrix where one is known here (Sylvester x Paley orders:
+  1, 2, 4, 8, 12, 16, 20, 24, ...); for other orders a +-1 sign matrix that is invertible
+  but not orthogonal is used, and the closed-form exponents are then computed from ``P``
+  directly (see ``HierarchicalGaussian.exponents``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "paper_mixing",
+    "hadamard_matrix",
+    "has_hadamard",
+    "sign_matrix",
+    "hadamard_mixing",
+    "default_copy_weights",
+    "validate_mixing",
+]
+
+# Rows of the 4x4 Hadamard matrix underlying the study's design.
+_H4 = np.array(
+    [[1, 1, 1, 1], [-1, 1, -1, 1], [-1, -1, 1, 1], [1, -1, -1, 1]], dtype=float
+)
+
+
+def paper_mixing() -> np.ndarray:
+    """The study's 4x4 mixing matrix (``g = sqrt(5)/4`` on the three copy columns, ``1/4`` fresh)."""
+    g = np.sqrt(5.0) / 4.0
+    return _H4 * np.array([g, g, g, 0.25])
+
+
+def _is_prime(q: int) -> bool:
+    if q < 2:
+        return False
+    f = 2
+    while f * f <= q:
+        if q % f == 0:
+            return False
+        f += 1
+    return True
+
+
+def _paley(q: int) -> np.ndarray:
+    """Paley construction I: a Hadamard matrix of order q + 1 for prime q = 3 (mod 4)."""
+    squares = {(x * x) % q for x in range(1, q)}
+    chi = np.array([0] + [1 if a in squares else -1 for a in range(1, q)])
+    jac = np.array([[chi[(j - i) % q] for j in range(q)] for i in range(q)])
+    S = np.zeros((q + 1, q + 1), dtype=int)
+    S[0, 1:] = 1
+    S[1:, 0] = -1
+    S[1:, 1:] = jac
+    return (np.eye(q + 1, dtype=int) + S).astype(float)
+
+
+def _hadamard_or_none(b: int):
+    if b == 1:
+        return np.ones((1, 1))
+    if b == 2:
+        return np.array([[1.0, 1.0], [1.0, -1.0]])
+    if b == 4:
+        return _H4.copy()
+    if b % 2 == 0:
+        half = _hadamard_or_none(b // 2)
+        if half is not None:
+            return np.kron(np.array([[1.0, 1.0], [1.0, -1.0]]), half)
+    q = b - 1
+    if q % 4 == 3 and _is_prime(q):
+        return _paley(q)
+    return None
+
+
+def has_hadamard(b: int) -> bool:
+    """Whether :func:`hadamard_matrix` can build a real Hadamard matrix of order ``b``."""
+    return _hadamard_or_none(int(b)) is not None
+
+
+def hadamard_matrix(b: int) -> np.ndarray:
+    """A real ``b x b`` matrix with entries +-1 and orthogonal rows (``H H^T = b I``).
+
+    Raises ``ValueError`` when no construction is known here (orders other than
+    products of 2 with 4 or with ``q + 1``, q prime, q = 3 mod 4).
+    """
+    H = _hadamard_or_none(int(b))
+    if H is None:
+        raise ValueError(
+            f"branching={b}: no real Hadamard matrix of this order is built by l2m-sim "
+            "(orders 1, 2, 4, 8, 12, 16, 20, 24, ... are); use sign_matrix(b) or pass mixing="
+        )
+    return H
+
+
+def sign_matrix(b: int) -> np.ndarray:
+    """A +-1 matrix of order ``b``: Hadamard where known, else ``J - 2 diag(0, 1, ..., 1)``.
+
+    The fallback has row 0 all ones and row j flipped at column j; it is invertible for
+    every ``b >= 2`` but its rows are not orthogonal.
+    """
+    H = _hadamard_or_none(int(b))
+    if H is not None:
+        return H
+    S = np.ones((b, b))
+    S[np.arange(1, b), np.arange(1, b)] = -1.0
+    return S
+
+
+def default_copy_weights(branching: int, copies: int) -> np.ndarray:
+    """Column weights ``d_m^2``: each copy column 5x a fresh one (the study's 5/16 : 1/16)."""
+    w = np.ones(branching)
+    w[:copies] = 5.0
+    return w / w.sum()
+
+
+def hadamard_mixing(branching: int, copies: int, weights=None) -> np.ndarray:
+    """``M = S_b diag(sqrt(weights))`` with unit-norm rows.
+
+    Parameters
+    ----------
+    branching, copies : int
+        ``b`` and ``k``; the first ``k`` columns act on copies.
+    weights : array_like of shape (b,), optional
+        Column weights ``d_m^2``, positive, summing to 1 (normalised if they do not).
+        Default :func:`default_copy_weights` (the study's ratio; for ``b=4, k=3`` this
+        gives exactly :func:`paper_mixing`).
+    """
+    b = int(branching)
+    k = int(copies)
+    if weights is None:
+        weights = default_copy_weights(b, k)
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (b,):
+        raise ValueError(f"weights must have shape ({b},), got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise ValueError("weights must be finite and > 0 (a zero column makes mixing singular)")
+    w = w / w.sum()
+    return sign_matrix(b) * np.sqrt(w)
+
+
+def validate_mixing(mixing, branching: int, copies: int, tol: float = 1e-9) -> np.ndarray:
+    """Check a user mixing matrix: ``(b, b)``, finite, unit-norm rows, invertible."""
+    try:
+        M = np.array(mixing, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"mixing must be a real (b, b) array, got {type(mixing).__name__}") from exc
+    b = int(branching)
+    if M.shape != (b, b):
+        raise ValueError(f"mixing must have shape ({b}, {b}) for branching={b}, got {M.shape}")
+    if not np.all(np.isfinite(M)):
+        raise ValueError("mixing must be finite (no NaN or inf entries)")
+    norms = np.linalg.norm(M, axis=1)
+    if np.max(np.abs(norms - 1.0)) > tol:
+        raise ValueError(
+            f"mixing rows must have unit norm (|norm - 1| <= {tol}); got row norms {np.round(norms, 6)}"
+        )
+    sv = np.linalg.svd(M, compute_uv=False)
+    if sv[-1] <= 1e-10 * sv[0]:
+        raise ValueError(
+            f"mixing must be invertible (condition number < 1e10); smallest singular value {sv[-1]:.3g}"
+        )
+    M = M / norms[:, None]
+    if np.allclose(M @ M.T, np.eye(b), atol=1e-12):
+        raise ValueError(
+            "mixing is orthogonal (M M^T = I): every level is white noise and all MI is zero; "
+            "use a non-orthogonal design such as hadamard_mixing(b, k)"
+        )
+    return M

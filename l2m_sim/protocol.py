@@ -1,0 +1,146 @@
+"""The process protocol: what every process in l2m-sim knows about itself.
+
+This module imports nothing else from the package (estimators, models, the harness and
+the sweeps depend only on it). A *process* is a law over sequences ``W_1..W_L`` of
+length ``L`` (one value per position per channel) that can
+
+* draw seeded samples,
+* report its **exact** bipartite mutual information ``I(W_{1:c}; W_{c+1:L})`` at any cut,
+* report its **exact** two-point mutual information ``I(W_i; W_j)``,
+* report its exact per-position conditionals ``p(w_t | w_{<t})`` for a given sequence.
+
+Channels are independent stacked copies of the same law (one vector per position); all
+information quantities are summed over channels. Everything is in nats.
+
+Continuous (Gaussian) processes expose ``conditional_moments(x) -> (mean, std)``;
+discrete (token) processes expose ``conditional_probs(tokens) -> (n, L, M)`` and
+``log_prob(tokens)``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "Process",
+    "GaussianProcess",
+    "TokenProcess",
+    "as_generator",
+    "check_int",
+    "check_cut",
+    "check_position",
+]
+
+
+@runtime_checkable
+class Process(Protocol):
+    """A sequence law with exactly known information structure.
+
+    Attributes
+    ----------
+    length : int
+        Sequence length ``L``.
+    channels : int
+        Number of independent stacked copies (information adds over channels).
+    """
+
+    length: int
+    channels: int
+
+    def sample(self, n: int, rng=None) -> np.ndarray:
+        """Draw ``n`` sequences; shape ``(n, L)`` for one channel, ``(n, L, C)`` for ``C``."""
+        ...
+
+    def bipartite_mi(self, cut=None) -> float:
+        """Exact ``I(W_{1:cut}; W_{cut+1:L})`` in nats (``cut=None``: the middle cut ``L // 2``)."""
+        ...
+
+    def two_point_mi(self, i: int, j: int) -> float:
+        """Exact ``I(W_i; W_j)`` in nats (0-based positions)."""
+        ...
+
+
+@runtime_checkable
+class GaussianProcess(Process, Protocol):
+    """A zero-mean Gaussian process: exact conditionals are means and standard deviations."""
+
+    def covariance(self) -> np.ndarray:
+        """Exact ``(L, L)`` covariance of one channel."""
+        ...
+
+    def conditional_moments(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact mean and std of every ``x_t`` given ``x_{<t}``, arrays shaped like ``x``."""
+        ...
+
+
+@runtime_checkable
+class TokenProcess(Process, Protocol):
+    """A discrete process over a vocabulary of ``vocab_size`` tokens."""
+
+    vocab_size: int
+
+    def conditional_probs(self, tokens: np.ndarray) -> np.ndarray:
+        """Exact ``p(w_t = . | w_{<t})``, shape ``(n, L, M)``."""
+        ...
+
+    def log_prob(self, tokens: np.ndarray) -> np.ndarray:
+        """Exact log-probability (nats) of each sequence, shape ``(n,)``."""
+        ...
+
+
+# --------------------------------------------------------------------------------------
+# Validation helpers shared by every family (kept here so families need no other import).
+# --------------------------------------------------------------------------------------
+
+
+def as_generator(rng) -> np.random.Generator:
+    """Turn ``rng`` (None, an int seed or a ``numpy.random.Generator``) into a Generator."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, (bool, np.bool_)):
+        raise TypeError("rng must be an int seed, a numpy.random.Generator or None, got a bool")
+    if isinstance(rng, numbers.Integral):
+        if int(rng) < 0:
+            raise ValueError(f"rng seed must be a non-negative integer, got {rng}")
+        return np.random.default_rng(int(rng))
+    raise TypeError(
+        f"rng must be an int seed, a numpy.random.Generator or None, got {type(rng).__name__}"
+    )
+
+
+def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Return ``value`` as int, or raise naming ``name`` and the allowed range."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+            fv = float(value)
+            if np.isfinite(fv) and fv == int(fv):
+                value = int(fv)
+            else:
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        else:
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    value = int(value)
+    lo = "-inf" if minimum is None else str(minimum)
+    hi = "inf" if maximum is None else str(maximum)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+    return value
+
+
+def check_cut(cut, length: int) -> int:
+    """Validate a bipartite cut: ``X`` is the first ``cut`` positions, ``1 <= cut <= L-1``."""
+    if cut is None:
+        if length < 2:
+            raise ValueError(f"a bipartite cut needs length >= 2, got length {length}")
+        return length // 2
+    return check_int("cut", cut, 1, length - 1)
+
+
+def check_position(name: str, value, length: int) -> int:
+    """Validate a 0-based position ``0 <= value <= L-1``."""
+    return check_int(name, value, 0, length - 1)
