@@ -15,6 +15,7 @@ from .hierarchical import (
     paper_family,
 )
 from .mixing import hadamard_mixing, paper_mixing
+from .design import Design, design
 
 __version__ = "0.1.0"
 
@@ -29,4 +30,6 @@ __all__ = [
     "paper_mixing",
     "hadamard_mixing",
     "DEFAULT_COUPLING",
+    "Design",
+    "design",
 ]

@@ -21,7 +21,7 @@ Everything here takes arrays and returns arrays; the public class validates inpu
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 # Level-t blocks up to this many float64 are transformed depth-first so that the lower
 # levels of one block run while the block is still in cache.
@@ -50,49 +50,119 @@ def _n_segments(t, T, ks):
     return n
 
 
-@njit(cache=True)
-def _mix_segment(buf, off, scratch, t, bs, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled):
-    """Transform the level-t block ``buf[off : off+Ls[t]]`` (copies already done) in place."""
-    b = bs[t - 1]
-    n = Ls[t - 1]
-    M = Ms[t - 1]
+@njit(cache=True, inline="always")
+def _mix_rows_4(src, dst, off, n, M):
+    """``b = 4`` row mixing with the matrix held in scalars (registers).
+
+    Reading ``M`` from an array inside the loop was several times slower: LLVM cannot
+    prove that ``M`` does not alias ``dst`` and reloads it after every store.
+    """
+    m00, m01, m02, m03 = M[0, 0], M[0, 1], M[0, 2], M[0, 3]
+    m10, m11, m12, m13 = M[1, 0], M[1, 1], M[1, 2], M[1, 3]
+    m20, m21, m22, m23 = M[2, 0], M[2, 1], M[2, 2], M[2, 3]
+    m30, m31, m32, m33 = M[3, 0], M[3, 1], M[3, 2], M[3, 3]
     for r in range(n):
-        base = r * b
+        z0 = src[off + r]
+        z1 = src[off + n + r]
+        z2 = src[off + 2 * n + r]
+        z3 = src[off + 3 * n + r]
+        d = off + 4 * r
+        dst[d] = m00 * z0 + m01 * z1 + m02 * z2 + m03 * z3
+        dst[d + 1] = m10 * z0 + m11 * z1 + m12 * z2 + m13 * z3
+        dst[d + 2] = m20 * z0 + m21 * z1 + m22 * z2 + m23 * z3
+        dst[d + 3] = m30 * z0 + m31 * z1 + m32 * z2 + m33 * z3
+
+
+@njit(cache=True, inline="always")
+def _mix_rows_2(src, dst, off, n, M):
+    """``b = 2`` row mixing with the matrix held in scalars."""
+    m00, m01, m10, m11 = M[0, 0], M[0, 1], M[1, 0], M[1, 1]
+    for r in range(n):
+        z0 = src[off + r]
+        z1 = src[off + n + r]
+        d = off + 2 * r
+        dst[d] = m00 * z0 + m01 * z1
+        dst[d + 1] = m10 * z0 + m11 * z1
+
+
+@njit(cache=True, inline="always")
+def _mix_rows_any(src, dst, off, n, b, M):
+    """Row mixing for any branching (the plain loop; slower than the unrolled ones)."""
+    for r in range(n):
+        base = off + r * b
         for j in range(b):
             acc = 0.0
             for i in range(b):
-                acc += M[j, i] * buf[off + i * n + r]
-            scratch[base + j] = acc
-    if coupled:
-        c0 = cpl_off[t - 1]
-        for r in range(n - 1):
-            ia = r * b + b - 1
-            ic = ia + 1
-            a = scratch[ia]
-            c = scratch[ic]
-            al = cpl_a[c0 + r]
-            be = cpl_b[c0 + r]
-            scratch[ia] = al * a + be * c
-            scratch[ic] = be * a + al * c
-    m = Ls[t]
-    for p in range(m):
-        buf[off + p] = scratch[p]
+                acc += M[j, i] * src[off + i * n + r]
+            dst[base + j] = acc
+
+
+@njit(cache=True, inline="always")
+def _couple_segment(dst, off, n, b, c0, cpl_a, cpl_b):
+    """Apply the boundary maps of one level-t block: pairs ``(r b + b - 1, (r + 1) b)``."""
+    for r in range(n - 1):
+        ia = off + r * b + b - 1
+        ic = ia + 1
+        a = dst[ia]
+        c = dst[ic]
+        al = cpl_a[c0 + r]
+        be = cpl_b[c0 + r]
+        dst[ia] = al * a + be * c
+        dst[ic] = be * a + al * c
 
 
 @njit(cache=True)
-def _transform_levels(buf, base, t_lo, t_hi, T, scratch, bs, ks, Ls, Ms, cpl_a, cpl_b,
-                      cpl_off, coupled):
-    """Apply levels t_lo..t_hi to every segment inside the level-T block at ``base``."""
+def _transform_levels(bufA, bufB, base, t_lo, t_hi, T, digits, bs, ks, Ls, Ms, cpl_a,
+                      cpl_b, cpl_off, coupled):
+    """Apply levels t_lo..t_hi to every segment inside the level-T block at ``base``.
+
+    Two buffers both start as copies of the normals. Level t writes to ``bufA`` when
+    ``l - t`` is even (so the top level lands in ``bufA``) and to ``bufB`` otherwise, and
+    reads from the other one: its copy rows hold the level-(t-1) outputs and its fresh rows
+    still hold the original normals (lower levels only write inside copy rows).
+    Segments are visited with an incremental mixed-radix counter (no divisions).
+    """
+    nlev = bs.shape[0]
     for t in range(t_lo, t_hi + 1):
+        if (nlev - t) % 2 == 0:
+            src = bufB
+            dst = bufA
+        else:
+            src = bufA
+            dst = bufB
+        b = bs[t - 1]
+        n = Ls[t - 1]
+        M = Ms[t - 1]  # (bmax, bmax); the leading b x b block is the matrix
+        c0 = cpl_off[t - 1]
         nseg = _n_segments(t, T, ks)
+        for s in range(t + 1, T + 1):
+            digits[s] = 0
+        off = base
         for g in range(nseg):
-            off = base + _segment_offset(g, t, T, ks, Ls)
-            _mix_segment(buf, off, scratch, t, bs, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled)
+            # dst[off + r*b + j] = sum_i M[j, i] src[off + i*n + r], then the boundary maps
+            if b == 4:
+                _mix_rows_4(src, dst, off, n, M)
+            elif b == 2:
+                _mix_rows_2(src, dst, off, n, M)
+            else:
+                _mix_rows_any(src, dst, off, n, b, M)
+            if coupled:
+                _couple_segment(dst, off, n, b, c0, cpl_a, cpl_b)
+            # next segment: increment the copy index of level t+1, carrying upwards
+            s = t + 1
+            while s <= T:
+                digits[s] += 1
+                off += Ls[s - 1]
+                if digits[s] < ks[s - 1]:
+                    break
+                off -= digits[s] * Ls[s - 1]
+                digits[s] = 0
+                s += 1
 
 
 @njit(cache=True)
-def _transform_one(buf, scratch, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled):
-    """Map one block of ``Ls[l]`` iid normals to one sequence of the process, in place."""
+def _transform_one(bufA, bufB, digits, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled):
+    """Map one block of normals (held in both buffers) to one sequence, left in ``bufA``."""
     nlev = bs.shape[0]
     t0 = 0
     for t in range(1, nlev + 1):
@@ -103,26 +173,27 @@ def _transform_one(buf, scratch, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled)
         nseg = _n_segments(t0, nlev, ks)
         for g in range(nseg):
             off = _segment_offset(g, t0, nlev, ks, Ls)
-            _transform_levels(buf, off, 1, t0, t0, scratch, bs, ks, Ls, Ms, cpl_a, cpl_b,
-                              cpl_off, coupled)
+            _transform_levels(bufA, bufB, off, 1, t0, t0, digits, bs, ks, Ls, Ms, cpl_a,
+                              cpl_b, cpl_off, coupled)
     if t0 < nlev:
-        _transform_levels(buf, 0, t0 + 1, nlev, nlev, scratch, bs, ks, Ls, Ms, cpl_a, cpl_b,
-                          cpl_off, coupled)
+        _transform_levels(bufA, bufB, 0, t0 + 1, nlev, nlev, digits, bs, ks, Ls, Ms, cpl_a,
+                          cpl_b, cpl_off, coupled)
 
 
 @njit(parallel=True, cache=True)
 def _sample_hier(eps, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled):
-    """Transform each row of ``eps`` (rows of ``Ls[l]`` iid normals) in place.
+    """Map each row of ``eps`` (rows of ``Ls[l]`` iid normals) to one sequence.
 
-    Rows are independent, so the result does not depend on the number of threads.
+    ``eps`` is used as scratch (overwritten). Rows are independent, so the result does not
+    depend on the number of threads.
     """
     nrow = eps.shape[0]
-    L = eps.shape[1]
+    out = eps.copy()
+    nlev = bs.shape[0]
     for s in prange(nrow):
-        scratch = np.empty(L)
-        row = eps[s]
-        _transform_one(row, scratch, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled)
-    return eps
+        digits = np.zeros(nlev + 2, dtype=np.int64)
+        _transform_one(out[s], eps[s], digits, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled)
+    return out
 
 
 # ------------------------------------------------------------------------------------------

@@ -305,10 +305,10 @@ class HierarchicalGaussian:
         C = self.channels
         eps = gen.standard_normal((n * C, self.length))
         ca, cb, offs = self._coupling_arrays
-        K._sample_hier(eps, self._bs, self._ks, self._Ls, self._Ms, ca, cb, offs, self.coupled)
+        x = K._sample_hier(eps, self._bs, self._ks, self._Ls, self._Ms, ca, cb, offs, self.coupled)
         if C == 1:
-            return eps
-        return np.ascontiguousarray(eps.reshape(n, C, self.length).transpose(0, 2, 1))
+            return x
+        return np.ascontiguousarray(x.reshape(n, C, self.length).transpose(0, 2, 1))
 
     # ------------------------------------------------------------------ dense reference
 
