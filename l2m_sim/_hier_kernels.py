@@ -112,6 +112,45 @@ def _couple_segment(dst, off, n, b, c0, cpl_a, cpl_b):
 
 
 @njit(cache=True)
+def _level_pass(src, dst, base, t, T, digits, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled):
+    """Mix every level-t segment inside the level-T block at ``base`` from ``src`` into ``dst``.
+
+    Kept as a separate (not inlined) function so that ``src`` and ``dst`` are plain
+    arguments here: selecting them with a branch in the same function made LLVM reload the
+    array pointers on every store and the loop several times slower. Segments are visited
+    with an incremental mixed-radix counter (no divisions).
+    """
+    b = bs[t - 1]
+    n = Ls[t - 1]
+    M = Ms[t - 1]  # (bmax, bmax); the leading b x b block is the matrix
+    c0 = cpl_off[t - 1]
+    nseg = _n_segments(t, T, ks)
+    for s in range(t + 1, T + 1):
+        digits[s] = 0
+    off = base
+    for g in range(nseg):
+        # dst[off + r*b + j] = sum_i M[j, i] src[off + i*n + r], then the boundary maps
+        if b == 4:
+            _mix_rows_4(src, dst, off, n, M)
+        elif b == 2:
+            _mix_rows_2(src, dst, off, n, M)
+        else:
+            _mix_rows_any(src, dst, off, n, b, M)
+        if coupled:
+            _couple_segment(dst, off, n, b, c0, cpl_a, cpl_b)
+        # next segment: increment the copy index of level t+1, carrying upwards
+        s = t + 1
+        while s <= T:
+            digits[s] += 1
+            off += Ls[s - 1]
+            if digits[s] < ks[s - 1]:
+                break
+            off -= digits[s] * Ls[s - 1]
+            digits[s] = 0
+            s += 1
+
+
+@njit(cache=True)
 def _transform_levels(bufA, bufB, base, t_lo, t_hi, T, digits, bs, ks, Ls, Ms, cpl_a,
                       cpl_b, cpl_off, coupled):
     """Apply levels t_lo..t_hi to every segment inside the level-T block at ``base``.
@@ -120,44 +159,15 @@ def _transform_levels(bufA, bufB, base, t_lo, t_hi, T, digits, bs, ks, Ls, Ms, c
     ``l - t`` is even (so the top level lands in ``bufA``) and to ``bufB`` otherwise, and
     reads from the other one: its copy rows hold the level-(t-1) outputs and its fresh rows
     still hold the original normals (lower levels only write inside copy rows).
-    Segments are visited with an incremental mixed-radix counter (no divisions).
     """
     nlev = bs.shape[0]
     for t in range(t_lo, t_hi + 1):
         if (nlev - t) % 2 == 0:
-            src = bufB
-            dst = bufA
+            _level_pass(bufB, bufA, base, t, T, digits, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off,
+                        coupled)
         else:
-            src = bufA
-            dst = bufB
-        b = bs[t - 1]
-        n = Ls[t - 1]
-        M = Ms[t - 1]  # (bmax, bmax); the leading b x b block is the matrix
-        c0 = cpl_off[t - 1]
-        nseg = _n_segments(t, T, ks)
-        for s in range(t + 1, T + 1):
-            digits[s] = 0
-        off = base
-        for g in range(nseg):
-            # dst[off + r*b + j] = sum_i M[j, i] src[off + i*n + r], then the boundary maps
-            if b == 4:
-                _mix_rows_4(src, dst, off, n, M)
-            elif b == 2:
-                _mix_rows_2(src, dst, off, n, M)
-            else:
-                _mix_rows_any(src, dst, off, n, b, M)
-            if coupled:
-                _couple_segment(dst, off, n, b, c0, cpl_a, cpl_b)
-            # next segment: increment the copy index of level t+1, carrying upwards
-            s = t + 1
-            while s <= T:
-                digits[s] += 1
-                off += Ls[s - 1]
-                if digits[s] < ks[s - 1]:
-                    break
-                off -= digits[s] * Ls[s - 1]
-                digits[s] = 0
-                s += 1
+            _level_pass(bufA, bufB, base, t, T, digits, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off,
+                        coupled)
 
 
 @njit(cache=True)

@@ -69,8 +69,10 @@ class DemoConfig:
         The fitted exponent is the least-squares slope of ``ln I_BP`` against ``ln L``
         over this many last levels (``>= 2``).
     pairs : int
-        Two-point MI at distance ``d`` is averaged over all ``L - d`` pairs when there are
-        at most this many, otherwise over this many pairs drawn uniformly (seeded).
+        Pairs per distance bin for the two-point averages of the uncoupled variants.
+    coupled_pairs : int
+        The same for the coupled variants (each coupled covariance is an exact but
+        slower recursion).
     seed : int
         Seed of the pair sampling.
     """
@@ -78,7 +80,8 @@ class DemoConfig:
     levels_max: int = 10
     coupled_levels_max: int = 5
     fit_levels: int = 3
-    pairs: int = 4096
+    pairs: int = 20000
+    coupled_pairs: int = 4096
     seed: int = 0
 
     def __post_init__(self):
@@ -87,7 +90,8 @@ class DemoConfig:
             ("coupled_levels_max", self.coupled_levels_max, 2,
              min(self.levels_max, COUPLED_LEVELS_LIMIT)),
             ("fit_levels", self.fit_levels, 2, None),
-            ("pairs", self.pairs, 1, None),
+            ("pairs", self.pairs, 2, None),
+            ("coupled_pairs", self.coupled_pairs, 2, None),
             ("seed", self.seed, 0, None),
         )
         for name, value, lo, hi in checks:
@@ -100,6 +104,10 @@ class DemoConfig:
     def max_level(self, coupling: str) -> int:
         """Highest level computed for a coupling variant."""
         return self.coupled_levels_max if coupling == "coupled" else self.levels_max
+
+    def pairs_for(self, coupling: str) -> int:
+        """Pairs per distance bin for a coupling variant."""
+        return self.coupled_pairs if coupling == "coupled" else self.pairs
 
 
 def _process(family: str, coupling: str, level: int):
@@ -157,40 +165,80 @@ def fit_exponent(lengths: np.ndarray, mi: np.ndarray, last: int) -> float:
 
 
 def two_point_table(cfg: DemoConfig) -> dict[str, np.ndarray]:
-    """Mean exact two-point MI against the distance ``d = 4**m``, at each variant's largest L.
+    """Mean exact two-point MI against distance, at each variant's largest length.
+
+    Two averages per distance bin ``m`` (``d`` from ``4**m``):
+
+    * ``"binned"``: ``d`` uniform in ``[4**m, 4**(m+1))`` and ``i`` uniform in
+      ``[0, L - d)`` -- the log-binned average whose decay is ``alpha_avg``. The last bin,
+      ``d >= L / 4``, is left out (NaN): only the first positions have partners that far,
+      a finite-size effect that bends the curve;
+    * ``"exact"``: ``d = 4**m`` exactly. Such pairs share their lower ``m`` digits, so they
+      sit on the envelope (decay ``alpha_env``); all ``L - d`` pairs are used when there
+      are at most ``pairs`` of them.
 
     Returns
     -------
     dict of ndarrays
-        ``"mean"``, ``"sem"`` (nats) and ``"pairs"`` with shape ``(2, 2, levels_max)``
-        (family, coupling, distance index ``m``; NaN / 0 where ``d >= L``), and
-        ``"length"`` with shape ``(2, 2)``: the length the pairs were taken from.
+        ``"binned"``, ``"binned_sem"``, ``"exact"``, ``"exact_sem"`` (nats) and
+        ``"pairs"`` with shape ``(2, 2, levels_max)`` (family, coupling, bin; NaN / 0 where
+        ``4**m >= L``), and ``"length"`` (2, 2): the length the pairs come from.
     """
     shape = (len(FAMILIES), len(COUPLINGS), cfg.levels_max)
-    mean = np.full(shape, np.nan)
-    sem = np.full(shape, np.nan)
-    pairs = np.zeros(shape, dtype=np.int64)
-    length = np.zeros(shape[:2], dtype=np.int64)
+    out = {k: np.full(shape, np.nan) for k in ("binned", "binned_sem", "exact", "exact_sem")}
+    out["pairs"] = np.zeros(shape, dtype=np.int64)
+    out["length"] = np.zeros(shape[:2], dtype=np.int64)
     for f, fam in enumerate(FAMILIES):
         for c, cpl in enumerate(COUPLINGS):
             rng = np.random.default_rng(cfg.seed)
             p = _process(fam, cpl, cfg.max_level(cpl))
-            length[f, c] = p.length
-            for m in range(cfg.max_level(cpl)):
+            n = cfg.pairs_for(cpl)
+            out["length"][f, c] = p.length
+            out["pairs"][f, c, : p.levels] = n
+            for m in range(p.levels):
                 d = BRANCHING**m
-                mi = p.two_point_mi(*_pairs_at_distance(p.length, d, cfg.pairs, rng))
-                mean[f, c, m] = mi.mean()
-                exhaustive = mi.size == p.length - d
-                sem[f, c, m] = 0.0 if exhaustive else mi.std(ddof=1) / np.sqrt(mi.size)
-                pairs[f, c, m] = mi.size
-    return {"mean": mean, "sem": sem, "pairs": pairs, "length": length}
+                if m < p.levels - 1:
+                    mi = p.two_point_mi(*_pairs_in_bin(p.length, d, BRANCHING * d, n, rng))
+                    out["binned"][f, c, m], out["binned_sem"][f, c, m] = mi.mean(), _sem(mi)
+                i = np.arange(p.length - d)
+                exhaustive = i.size <= n
+                if not exhaustive:
+                    i = rng.integers(0, p.length - d, size=n)
+                mi = p.two_point_mi(i, i + d)
+                out["exact"][f, c, m] = mi.mean()
+                out["exact_sem"][f, c, m] = 0.0 if exhaustive else _sem(mi)
+    return out
 
 
-def _pairs_at_distance(length: int, d: int, limit: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """All pairs ``(i, i + d)`` if there are at most ``limit``, else ``limit`` random ones."""
-    count = length - d
-    i = np.arange(count) if count <= limit else rng.integers(0, count, size=limit)
+def _pairs_in_bin(length: int, lo: int, hi: int, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random pairs ``(i, i + d)``, ``d`` uniform in ``[lo, hi)``, ``hi < length``."""
+    d = rng.integers(lo, hi, size=n)
+    i = rng.integers(0, length - d)
     return i, i + d
+
+
+def _sem(x: np.ndarray) -> float:
+    """Standard error of the mean of a sample."""
+    return float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else float("nan")
+
+
+def fit_two_point_exponent(distances: np.ndarray, mi: np.ndarray) -> float:
+    """``alpha``: minus the least-squares slope of ``ln mi`` against ``ln d``.
+
+    Parameters
+    ----------
+    distances, mi : ndarrays, shape (n,)
+        Bin edges and the mean two-point MI per bin (nats); NaN bins are skipped.
+
+    Returns
+    -------
+    float
+        The fitted exponent (NaN with fewer than two usable bins).
+    """
+    ok = np.flatnonzero(np.isfinite(mi) & (mi > 0))
+    if ok.size < 2:
+        return float("nan")
+    return float(-np.polyfit(np.log(distances[ok]), np.log(mi[ok]), 1)[0])
 
 
 def exponent_table(cfg: DemoConfig) -> dict[str, np.ndarray]:
@@ -228,7 +276,8 @@ def build_dataset(cfg: DemoConfig, command: str = "") -> xr.Dataset:
     -------
     xarray.Dataset
         Dimensions ``family`` (2), ``coupling`` (2), ``L`` (levels_max) and ``distance``
-        (levels_max); information variables in nats.
+        (levels_max, the bins' lower edges ``4**m``); information variables in nats,
+        NaN where a variant was not computed.
     """
     levels = np.arange(1, cfg.levels_max + 1)
     lengths = BRANCHING**levels
@@ -236,8 +285,11 @@ def build_dataset(cfg: DemoConfig, command: str = "") -> xr.Dataset:
     bip, first_last = bipartite_tables(cfg)
     tp = two_point_table(cfg)
     ex = exponent_table(cfg)
-    fit = np.array([[fit_exponent(lengths, bip[f, c], cfg.fit_levels)
-                     for c in range(len(COUPLINGS))] for f in range(len(FAMILIES))])
+    nf, nc = len(FAMILIES), len(COUPLINGS)
+    beta_fit = np.array([[fit_exponent(lengths, bip[f, c], cfg.fit_levels) for c in range(nc)]
+                         for f in range(nf)])
+    alpha_fit = np.array([[fit_two_point_exponent(distances, tp["binned"][f, c]) for c in range(nc)]
+                          for f in range(nf)])
 
     fc, fcl, fcd = ("family", "coupling"), ("family", "coupling", "L"), ("family", "coupling", "distance")
     nat, one = {"units": "nat"}, {"units": "1"}
@@ -245,20 +297,28 @@ def build_dataset(cfg: DemoConfig, command: str = "") -> xr.Dataset:
         "bipartite_mi": (fcl, bip, {**nat, "long_name": "exact bipartite MI at the middle cut"}),
         "two_point_mi_first_last": (fcl, first_last, {
             **nat, "long_name": "exact two-point MI of the first and last positions, I(W_1; W_L)"}),
-        "two_point_mi": (fcd, tp["mean"], {
-            **nat, "long_name": "mean exact two-point MI over pairs (i, i + distance)",
-            "note": "taken at the variant's largest length two_point_length"}),
-        "two_point_mi_sem": (fcd, tp["sem"], {
-            **nat, "long_name": "standard error of the pair mean (0: all pairs used)"}),
-        "two_point_pairs": (fcd, tp["pairs"], {**one, "long_name": "number of pairs averaged"}),
+        "two_point_mi": (fcd, tp["binned"], {
+            **nat, "long_name": "mean exact two-point MI over random pairs with distance in "
+                                "[distance, 4 * distance) (log bin)",
+            "note": "pairs from the variant's largest length two_point_length; the last bin "
+                    "(distance >= L/4, a finite-size effect) is left out"}),
+        "two_point_mi_sem": (fcd, tp["binned_sem"], {
+            **nat, "long_name": "standard error of two_point_mi (pair sampling)"}),
+        "two_point_mi_at_distance": (fcd, tp["exact"], {
+            **nat, "long_name": "mean exact two-point MI over pairs at exactly this distance"}),
+        "two_point_mi_at_distance_sem": (fcd, tp["exact_sem"], {
+            **nat, "long_name": "standard error of two_point_mi_at_distance (0: all pairs used)"}),
+        "two_point_pairs": (fcd, tp["pairs"], {**one, "long_name": "random pairs per distance bin"}),
         "two_point_length": (fc, tp["length"], {**one, "long_name": "length L the pairs come from"}),
-        "beta_fit": (fc, fit, {**one, "long_name": (
-            f"slope of ln I_BP against ln L over the last {cfg.fit_levels} computed levels")}),
+        "beta_fit": (fc, beta_fit, {**one, "long_name": (
+            f"slope of ln bipartite_mi against ln L over the last {cfg.fit_levels} computed levels")}),
+        "alpha_fit": (fc, alpha_fit, {**one, "long_name": (
+            "minus the slope of ln two_point_mi against ln distance (all computed bins)")}),
         "beta": (fc, ex["beta"], {**one, "long_name": "closed-form bipartite exponent"}),
-        "alpha_avg": (fc, ex["alpha_avg"], {**one, "long_name": "position-averaged two-point exponent"}),
-        "alpha_env": (fc, ex["alpha_env"], {**one, "long_name": "envelope two-point exponent"}),
+        "alpha_avg": (fc, ex["alpha_avg"], {**one, "long_name": "closed-form log-binned two-point exponent"}),
+        "alpha_env": (fc, ex["alpha_env"], {**one, "long_name": "closed-form envelope two-point exponent"}),
         "alpha_antipodal": (fc, ex["alpha_antipodal"], {
-            **one, "long_name": "first-versus-last two-point exponent"}),
+            **one, "long_name": "closed-form first-versus-last two-point exponent"}),
         "growth": (fc, ex["growth"].astype(str), {"long_name": "bipartite growth law"}),
     }
     coords = {
@@ -266,7 +326,7 @@ def build_dataset(cfg: DemoConfig, command: str = "") -> xr.Dataset:
         "coupling": ("coupling", list(COUPLINGS), {"coupled_target_correlation": DEFAULT_COUPLING}),
         "L": ("L", lengths, {**one, "long_name": "sequence length"}),
         "level": ("L", levels, {**one, "long_name": "hierarchy level (L = 4**level)"}),
-        "distance": ("distance", distances, {**one, "long_name": "distance d = j - i"}),
+        "distance": ("distance", distances, {**one, "long_name": "distance d = j - i (bin lower edge)"}),
     }
     attrs = {
         "title": "l2m-sim demo: exact information scaling of the study's hierarchical families",
@@ -309,50 +369,83 @@ def _fmt(value, width: int, spec: str = ".6g") -> str:
     return f"{'-':>{width}}" if not np.isfinite(value) else f"{value:>{width}{spec}}"
 
 
+def _variants():
+    return [(f, c) for f in FAMILIES for c in COUPLINGS]
+
+
 def format_tables(ds: xr.Dataset) -> str:
     """The demo's three aligned tables as text (nats)."""
-    variants = [(f, c) for f in FAMILIES for c in COUPLINGS]
-    names = [_variant_name(f, c) for f, c in variants]
+    return "\n\n".join([_bipartite_text(ds), _exponent_text(ds), _two_point_text(ds)])
+
+
+def _bipartite_text(ds: xr.Dataset) -> str:
+    names = [_variant_name(f, c) for f, c in _variants()]
     w = max(len(n) for n in names) + 2
-    rho = ds["coupling"].attrs["coupled_target_correlation"]
     lines = [
         "Exact bipartite MI at the middle cut, I(W_1..W_L/2 ; W_L/2+1..W_L), nats",
         f"{'level':>5} {'L':>9}" + "".join(f"{n:>{w}}" for n in names) + f"{'I(W_1; W_L)':>{w}}",
     ]
     for k, (level, L) in enumerate(zip(ds["level"].values, ds["L"].values)):
-        row = [ds["bipartite_mi"].sel(family=f, coupling=c).values[k] for f, c in variants]
+        row = [ds["bipartite_mi"].sel(family=f, coupling=c).values[k] for f, c in _variants()]
         tp = ds["two_point_mi_first_last"].sel(family="subvolume", coupling="uncoupled").values[k]
         lines.append(f"{level:>5d} {L:>9d}" + "".join(_fmt(v, w) for v in row) + _fmt(tp, w, ".5g"))
+    rho = ds["coupling"].attrs["coupled_target_correlation"]
     same = _first_last_identical(ds)
     lines += [
-        f"coupling: boundary pairs set to correlation {rho}; coupled variants use a dense log-det "
-        f"and stop at L = {BRANCHING ** ds.attrs['config_coupled_levels_max']}.",
-        "I(W_1; W_L): first versus last position, "
-        + ("identical for all four variants." if same else "subvolume uncoupled (differs across variants)."),
-        "",
-        f"Exponents: fitted = slope of ln I_BP vs ln L over the last {ds.attrs['config_fit_levels']} levels;"
-        " the rest are closed forms (two-point ones of the uncoupled design)",
-        f"{'variant':<{w}}{'fitted':>10}{'beta':>10}{'alpha_avg':>11}{'alpha_env':>11}"
+        f"+coupling: boundary pairs set to correlation {rho} at every level; exact by dense "
+        f"log-det, up to L = {BRANCHING ** ds.attrs['config_coupled_levels_max']}.",
+        "I(W_1; W_L): first versus last position -- "
+        + ("identical for all four variants." if same else "subvolume, uncoupled (differs across variants)."),
+    ]
+    return "\n".join(lines)
+
+
+def _exponent_text(ds: xr.Dataset) -> str:
+    names = [_variant_name(f, c) for f, c in _variants()]
+    w = max(len(n) for n in names) + 2
+    lines = [
+        f"Exponents. beta fit: slope of ln I_BP vs ln L over the last {ds.attrs['config_fit_levels']} "
+        "computed levels; alpha fit: minus the slope of the log-binned two-point MI vs d.",
+        "The rest are closed forms, HierarchicalGaussian.exponents() (alphas: of the uncoupled design).",
+        f"{'variant':<{w}}{'beta fit':>9}{'beta':>8}{'alpha fit':>11}{'alpha_avg':>11}{'alpha_env':>11}"
         f"{'alpha_antipodal':>17}{'growth':>10}{'last dI_BP':>12}",
     ]
-    for (f, c), n in zip(variants, names):
+    for (f, c), n in zip(_variants(), names):
         s = ds.sel(family=f, coupling=c)
         bip = s["bipartite_mi"].values[np.isfinite(s["bipartite_mi"].values)]
+        beta_fit = round(s["beta_fit"].item(), 4) + 0.0  # no "-0.0000"
         lines.append(
-            f"{n:<{w}}{s['beta_fit'].item():>10.4f}{s['beta'].item():>10.4f}"
+            f"{n:<{w}}{beta_fit:>9.4f}{s['beta'].item():>8.4f}{s['alpha_fit'].item():>11.4f}"
             f"{s['alpha_avg'].item():>11.4f}{s['alpha_env'].item():>11.4f}"
             f"{s['alpha_antipodal'].item():>17.4f}{str(s['growth'].item()):>10}"
-            f"{bip[-1] - bip[-2]:>12.5g}"
+            f"{bip[-1] - bip[-2]:>12.4g}"
         )
-    lines += ["", "Mean exact two-point MI I(W_i; W_i+d) over pairs at distance d, nats"]
-    lines.append(f"{'d':>9}" + "".join(f"{n:>{w}}" for n in names))
+    lines.append("last dI_BP: increment over the last level (x3 per level: power law; constant: log L).")
+    return "\n".join(lines)
+
+
+def _two_point_text(ds: xr.Dataset) -> str:
+    short = {"subvolume": "subvol", "log": "log"}
+    names = [short[f] + ("+c" if c == "coupled" else "") for f, c in _variants()]
+    w = 11
+    head = "".join(f"{n:>{w}}" for n in names)
+    lines = [
+        "Mean exact two-point MI I(W_i; W_i+d), nats. Left: d random in the log bin [4^m, 4^(m+1))",
+        "(decays like d^-alpha_avg; bins with d >= L/4 left out). Right: d = 4^m exactly (envelope).",
+        f"{'4^m':>8}{head}  |{head}",
+    ]
     for k, d in enumerate(ds["distance"].values):
-        row = [ds["two_point_mi"].sel(family=f, coupling=c).values[k] for f, c in variants]
-        lines.append(f"{d:>9d}" + "".join(_fmt(v, w, ".5g") for v in row))
-    lengths = "  ".join(f"{n}: L={ds['two_point_length'].sel(family=f, coupling=c).item()}"
-                        for (f, c), n in zip(variants, names))
-    lines.append(f"pairs from {lengths}; all pairs when at most "
-                 f"{ds.attrs['config_pairs']}, else that many drawn with seed {ds.attrs['config_seed']}.")
+        binned = [ds["two_point_mi"].sel(family=f, coupling=c).values[k] for f, c in _variants()]
+        exact = [ds["two_point_mi_at_distance"].sel(family=f, coupling=c).values[k] for f, c in _variants()]
+        lines.append(f"{d:>8d}" + "".join(_fmt(v, w, ".4g") for v in binned) + "  |"
+                     + "".join(_fmt(v, w, ".4g") for v in exact))
+    length = ds["two_point_length"]
+    pairs = ds["two_point_pairs"].max(dim="distance")
+    where = "; ".join(f"{n}: L={length.sel(family=f, coupling=c).item()}, "
+                      f"{pairs.sel(family=f, coupling=c).item()} pairs"
+                      for (f, c), n in zip(_variants(), names))
+    lines += ["+c = with boundary coupling. Pairs per bin (random, seed "
+              f"{ds.attrs['config_seed']}; all pairs at d = 4^m when fewer):", f"  {where}."]
     return "\n".join(lines)
 
 
@@ -367,46 +460,53 @@ def _first_last_identical(ds: xr.Dataset) -> bool:
 
 
 def plot_dataset(ds: xr.Dataset, path) -> None:
-    """Draw the demo figure (two log-log panels) to ``path`` (PNG, Agg; no pyplot state).
+    """Draw the demo figure (two log-log panels) to ``path`` (PNG via Agg; no pyplot state).
 
-    Left: bipartite MI against L for the four variants, fitted slopes in the legend.
-    Right: mean two-point MI against distance, and the first-versus-last pair against
-    ``d = L - 1``.
+    Left: bipartite MI against L for the four variants, fitted ``beta`` in the legend.
+    Right: log-binned mean two-point MI against distance (fitted ``alpha`` in the legend),
+    the envelope (pairs at exactly ``d = 4**m``) of the uncoupled sub-volume family, and
+    the first-versus-last pair against ``d = L - 1``.
     """
-    from matplotlib.figure import Figure  # Figure + savefig uses Agg; no global backend
+    from matplotlib.figure import Figure  # Figure.savefig renders PNG with Agg; no pyplot
 
-    fig = Figure(figsize=(12, 5), layout="constrained")
+    fig = Figure(figsize=(13, 5.2), layout="constrained")
     ax_bp, ax_tp = fig.subplots(1, 2)
     colors = {"subvolume": "tab:blue", "log": "tab:orange"}
-    styles = {"uncoupled": ("-", "o"), "coupled": ("--", "s")}
-    for f in FAMILIES:
-        for c in COUPLINGS:
-            s = ds.sel(family=f, coupling=c)
-            ls, mk = styles[c]
-            kw = dict(color=colors[f], ls=ls, marker=mk, ms=5, mfc="none" if c == "coupled" else None)
-            ax_bp.plot(s["L"], s["bipartite_mi"], **kw,
-                       label=f"{_variant_name(f, c)}  (fit β = {s['beta_fit'].item():.3f})")
-            ax_tp.plot(s["distance"], s["two_point_mi"], **kw,
-                       label=f"{_variant_name(f, c)}, mean over pairs (L = {s['two_point_length'].item()})")
+    styles = {"uncoupled": ("-", "o", None), "coupled": ("--", "s", "none")}
+    for f, c in _variants():
+        s = ds.sel(family=f, coupling=c)
+        ls, mk, mfc = styles[c]
+        kw = dict(color=colors[f], ls=ls, marker=mk, ms=5, mfc=mfc)
+        beta_fit = round(s["beta_fit"].item(), 3) + 0.0  # no "-0.000"
+        level = round(np.log(s["two_point_length"].item()) / np.log(BRANCHING))
+        ax_bp.plot(s["L"], s["bipartite_mi"], **kw,
+                   label=rf"{_variant_name(f, c)}  (fit $\beta$ = {beta_fit:.3f})")
+        ax_tp.plot(s["distance"], s["two_point_mi"], **kw,
+                   label=(rf"{_variant_name(f, c)}, log-binned mean (fit $\alpha$ = "
+                          rf"{s['alpha_fit'].item():.2f}; L = 4$^{{{level}}}$)"))
+    env = ds.sel(family="subvolume", coupling="uncoupled")
+    ax_tp.plot(env["distance"], env["two_point_mi_at_distance"], color=colors["subvolume"], ls=":",
+               marker="x", label=rf"subvolume, pairs at exactly d = 4$^m$ (envelope, "
+                                 rf"$\alpha_{{env}}$ = {env['alpha_env'].item():.2f})")
     fl = ds["two_point_mi_first_last"]
     if _first_last_identical(ds):
         ax_tp.plot(ds["L"] - 1, fl.isel(family=0, coupling=0), color="k", ls=":", marker="^",
-                   label="first vs last, d = L − 1 (all four identical)")
+                   label="first vs last, d = L − 1 (identical for all four)")
     else:
         for f in FAMILIES:
             ax_tp.plot(ds["L"] - 1, fl.sel(family=f, coupling="uncoupled"), color=colors[f], ls=":",
                        marker="^", label=f"{f}: first vs last, d = L − 1")
     ax_bp.set(xscale="log", yscale="log", xlabel="sequence length L",
               ylabel="bipartite MI at the middle cut (nats)",
-              title="Bipartite MI: sub-volume growth L^β vs constant / log L")
+              title=r"Bipartite MI: sub-volume $L^\beta$ vs constant / log L")
     ax_tp.set(xscale="log", yscale="log", xlabel="distance d",
-              ylabel="two-point MI I(W_i; W_i+d) (nats)",
+              ylabel=r"two-point MI $I(W_i; W_{i+d})$ (nats)",
               title="Two-point MI: decay with distance")
     for ax in (ax_bp, ax_tp):
         ax.grid(True, which="major", alpha=0.4)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="best")
     fig.suptitle(f"l2m-sim {ds.attrs['l2m_sim_version']}: exact information structure of the "
-                 f"study's hierarchical families (b = {BRANCHING})")
+                 f"study's hierarchical families (b = {BRANCHING}, nats)")
     fig.savefig(path, dpi=120)
 
 
@@ -463,9 +563,9 @@ def run(cfg: DemoConfig | None = None, out="results", force: bool = False, comma
     stream = stream or sys.stdout
     paths = check_outputs(out, force)  # before any work: fail fast
     ds = build_dataset(cfg, command)
-    print(format_tables(ds), file=stream)
     Path(out).mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(paths["netcdf"], engine="h5netcdf")
     plot_dataset(ds, paths["figure"])
+    print(format_tables(ds), file=stream)
     print(f"\nwrote {paths['netcdf']} and {paths['figure']}", file=stream)
     return ds
