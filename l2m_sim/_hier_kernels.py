@@ -198,11 +198,16 @@ def _sample_hier(eps, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled):
     depend on the number of threads.
     """
     nrow = eps.shape[0]
-    out = eps.copy()
+    L = eps.shape[1]
+    out = np.empty_like(eps)
     nlev = bs.shape[0]
     for s in prange(nrow):
         digits = np.zeros(nlev + 2, dtype=np.int64)
-        _transform_one(out[s], eps[s], digits, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled)
+        row_out = out[s]
+        row_eps = eps[s]
+        for p in range(L):  # both buffers start as the normals (copied while in cache)
+            row_out[p] = row_eps[p]
+        _transform_one(row_out, row_eps, digits, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled)
     return out
 
 
