@@ -32,7 +32,8 @@ Exact algorithms (uncoupled designs):
   ``(M M^T)[.]`` at that digit.
 
 Coupled designs use the dense covariance (up to ``DENSE_MAX`` positions) for bipartite MI
-and conditionals, and an exact O(levels) recursion for single covariances.
+and conditionals; single covariances use an exact O(levels) recursion per pair once the
+coupling coefficients of all levels are known (O(L) time and memory, computed once).
 """
 
 from __future__ import annotations
@@ -203,6 +204,8 @@ class HierarchicalGaussian:
             L *= lev.branching
         if L > LENGTH_MAX:
             raise ValueError(f"length (product of branchings) must be <= {LENGTH_MAX}, got {L}")
+        if isinstance(coupling, np.ndarray) and coupling.ndim == 0:
+            coupling = coupling.item()
         if coupling is not None:
             if isinstance(coupling, (bool, np.bool_)) or not isinstance(coupling, numbers.Real):
                 raise TypeError(f"coupling must be None or a float in (-1, 1), got {coupling!r}")
@@ -519,6 +522,7 @@ class HierarchicalGaussian:
                             for p, q in zip(ii.ravel(), jj.ravel())]).reshape(ii.shape)
         else:
             out = self._digit_product(ii.ravel(), jj.ravel()).reshape(ii.shape)
+        out = np.where(ii == jj, 1.0, out)  # exact, not 1 up to rounding
         return float(out) if scalar else out
 
     def _digit_product(self, p, q):

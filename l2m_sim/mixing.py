@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .protocol import check_int
+
 __all__ = [
     "paper_mixing",
     "hadamard_matrix",
@@ -137,8 +139,8 @@ def hadamard_mixing(branching: int, copies: int, weights=None) -> np.ndarray:
         Default :func:`default_copy_weights` (the study's ratio; for ``b=4, k=3`` this
         gives exactly :func:`paper_mixing`).
     """
-    b = int(branching)
-    k = int(copies)
+    b = check_int("branching", branching, 2)
+    k = check_int("copies", copies, 1, b - 1)
     if weights is None:
         weights = default_copy_weights(b, k)
     w = np.asarray(weights, dtype=float)

@@ -115,6 +115,8 @@ def as_generator(rng) -> np.random.Generator:
 
 def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
     """Return ``value`` as int, or raise naming ``name`` and the allowed range."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
             fv = float(value)
