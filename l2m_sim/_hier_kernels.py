@@ -21,7 +21,7 @@ Everything here takes arrays and returns arrays; the public class validates inpu
 from __future__ import annotations
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
 # Level-t blocks up to this many float64 are transformed depth-first so that the lower
 # levels of one block run while the block is still in cache.

@@ -48,7 +48,7 @@ import scipy.linalg
 
 from . import _hier_kernels as K
 from .mixing import hadamard_mixing, paper_mixing, validate_mixing
-from .protocol import as_generator, check_cut, check_int, check_position
+from .protocol import as_generator, check_cut, check_int
 
 __all__ = ["HierarchicalGaussian", "Level", "Exponents", "paper_family", "DEFAULT_COUPLING"]
 
