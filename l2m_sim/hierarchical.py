@@ -78,18 +78,21 @@ class Level:
         object.__setattr__(self, "branching", b)
         object.__setattr__(self, "copies", k)
         object.__setattr__(self, "mixing", M)
+        # P and Q are read inside per-pair recursions: compute them once, read-only
+        Mc, Mf = M[:, :k], M[:, k:]
+        for name, val in (("_P", Mc @ Mc.T), ("_Q", Mf @ Mf.T)):
+            val.setflags(write=False)
+            object.__setattr__(self, name, val)
 
     @property
     def P(self) -> np.ndarray:
         """Copy part ``M_c M_c^T`` (sets every cross-row correlation factor)."""
-        Mc = self.mixing[:, : self.copies]
-        return Mc @ Mc.T
+        return self._P
 
     @property
     def Q(self) -> np.ndarray:
         """Fresh part ``M_f M_f^T``; ``P + Q = M M^T``."""
-        Mf = self.mixing[:, self.copies :]
-        return Mf @ Mf.T
+        return self._Q
 
 
 @dataclass(frozen=True)
