@@ -51,22 +51,26 @@ def _n_segments(t, T, ks):
 
 
 @njit(cache=True, inline="always")
-def _mix_rows_4(src, dst, off, n, M):
-    """``b = 4`` row mixing with the matrix held in scalars (registers).
+def _mix_rows_4(src, dst, n, M):
+    """``b = 4`` row mixing of one segment, ``dst[4 r + j] = sum_i M[j, i] src[i n + r]``.
 
-    Reading ``M`` from an array inside the loop was several times slower: LLVM cannot
-    prove that ``M`` does not alias ``dst`` and reloads it after every store.
+    ``src`` and ``dst`` are views that start at the segment. Two details keep this loop
+    vectorised (AVX) instead of scalar, several times faster: the matrix is held in
+    scalars (read from an array inside the loop, it is reloaded after every store because
+    LLVM cannot prove that ``M`` does not alias ``dst``), and the indices are offsets from 0
+    inside the loop (``off + r`` with a run-time ``off`` could be negative as far as LLVM
+    knows, and numba's negative-index wraparound then blocks vectorisation).
     """
     m00, m01, m02, m03 = M[0, 0], M[0, 1], M[0, 2], M[0, 3]
     m10, m11, m12, m13 = M[1, 0], M[1, 1], M[1, 2], M[1, 3]
     m20, m21, m22, m23 = M[2, 0], M[2, 1], M[2, 2], M[2, 3]
     m30, m31, m32, m33 = M[3, 0], M[3, 1], M[3, 2], M[3, 3]
     for r in range(n):
-        z0 = src[off + r]
-        z1 = src[off + n + r]
-        z2 = src[off + 2 * n + r]
-        z3 = src[off + 3 * n + r]
-        d = off + 4 * r
+        z0 = src[r]
+        z1 = src[n + r]
+        z2 = src[2 * n + r]
+        z3 = src[3 * n + r]
+        d = 4 * r
         dst[d] = m00 * z0 + m01 * z1 + m02 * z2 + m03 * z3
         dst[d + 1] = m10 * z0 + m11 * z1 + m12 * z2 + m13 * z3
         dst[d + 2] = m20 * z0 + m21 * z1 + m22 * z2 + m23 * z3
@@ -74,34 +78,34 @@ def _mix_rows_4(src, dst, off, n, M):
 
 
 @njit(cache=True, inline="always")
-def _mix_rows_2(src, dst, off, n, M):
-    """``b = 2`` row mixing with the matrix held in scalars."""
+def _mix_rows_2(src, dst, n, M):
+    """``b = 2`` row mixing of one segment (views, matrix in scalars)."""
     m00, m01, m10, m11 = M[0, 0], M[0, 1], M[1, 0], M[1, 1]
     for r in range(n):
-        z0 = src[off + r]
-        z1 = src[off + n + r]
-        d = off + 2 * r
+        z0 = src[r]
+        z1 = src[n + r]
+        d = 2 * r
         dst[d] = m00 * z0 + m01 * z1
         dst[d + 1] = m10 * z0 + m11 * z1
 
 
 @njit(cache=True, inline="always")
-def _mix_rows_any(src, dst, off, n, b, M):
-    """Row mixing for any branching (the plain loop; slower than the unrolled ones)."""
+def _mix_rows_any(src, dst, n, b, M):
+    """Row mixing of one segment for any branching (the plain loop)."""
     for r in range(n):
-        base = off + r * b
+        base = r * b
         for j in range(b):
             acc = 0.0
             for i in range(b):
-                acc += M[j, i] * src[off + i * n + r]
+                acc += M[j, i] * src[i * n + r]
             dst[base + j] = acc
 
 
 @njit(cache=True, inline="always")
-def _couple_segment(dst, off, n, b, c0, cpl_a, cpl_b):
-    """Apply the boundary maps of one level-t block: pairs ``(r b + b - 1, (r + 1) b)``."""
+def _couple_segment(dst, n, b, c0, cpl_a, cpl_b):
+    """Apply the boundary maps of one level-t block (a view): pairs ``(r b + b - 1, (r + 1) b)``."""
     for r in range(n - 1):
-        ia = off + r * b + b - 1
+        ia = r * b + b - 1
         ic = ia + 1
         a = dst[ia]
         c = dst[ic]
@@ -109,6 +113,52 @@ def _couple_segment(dst, off, n, b, c0, cpl_a, cpl_b):
         be = cpl_b[c0 + r]
         dst[ia] = al * a + be * c
         dst[ic] = be * a + al * c
+
+
+@njit(cache=True, inline="always")
+def _next_segment(off, digits, t, T, ks, Ls):
+    """Offset of the next level-t segment: increment the copy index of level t+1, carrying."""
+    s = t + 1
+    while s <= T:
+        digits[s] += 1
+        off += Ls[s - 1]
+        if digits[s] < ks[s - 1]:
+            break
+        off -= digits[s] * Ls[s - 1]
+        digits[s] = 0
+        s += 1
+    return off
+
+
+@njit(cache=True, inline="always")
+def _dense_apply(src, dst, m, AT):
+    """``dst[:m] = A @ src[:m]`` for a small dense ``A`` given transposed (outer-product form,
+    which vectorises over the output without reassociating sums)."""
+    for j in range(m):
+        dst[j] = 0.0
+    for i in range(m):
+        x = src[i]
+        row = AT[i]
+        for j in range(m):
+            dst[j] += row[j] * x
+
+
+@njit(cache=True)
+def _dense_pass(src, dst, base, tf, T, digits, ks, Ls, AT):
+    """Levels 1..tf of every level-tf segment inside the level-T block at ``base`` at once:
+    one small dense map ``A`` (the exact transform of a level-tf block, ``Ls[tf] <= 16``).
+
+    The bottom levels have many tiny segments (level 1 has one row of b values per
+    segment), where per-segment overhead dominated; one fused dense map is cheaper.
+    """
+    m = Ls[tf]
+    nseg = _n_segments(tf, T, ks)
+    for s in range(tf + 1, T + 1):
+        digits[s] = 0
+    off = base
+    for g in range(nseg):
+        _dense_apply(src[off:off + m], dst[off:off + m], m, AT)
+        off = _next_segment(off, digits, tf, T, ks, Ls)
 
 
 @njit(cache=True)
@@ -130,37 +180,37 @@ def _level_pass(src, dst, base, t, T, digits, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_
     off = base
     for g in range(nseg):
         # dst[off + r*b + j] = sum_i M[j, i] src[off + i*n + r], then the boundary maps
+        seg_src = src[off:off + b * n]
+        seg_dst = dst[off:off + b * n]
         if b == 4:
-            _mix_rows_4(src, dst, off, n, M)
+            _mix_rows_4(seg_src, seg_dst, n, M)
         elif b == 2:
-            _mix_rows_2(src, dst, off, n, M)
+            _mix_rows_2(seg_src, seg_dst, n, M)
         else:
-            _mix_rows_any(src, dst, off, n, b, M)
+            _mix_rows_any(seg_src, seg_dst, n, b, M)
         if coupled:
-            _couple_segment(dst, off, n, b, c0, cpl_a, cpl_b)
-        # next segment: increment the copy index of level t+1, carrying upwards
-        s = t + 1
-        while s <= T:
-            digits[s] += 1
-            off += Ls[s - 1]
-            if digits[s] < ks[s - 1]:
-                break
-            off -= digits[s] * Ls[s - 1]
-            digits[s] = 0
-            s += 1
+            _couple_segment(seg_dst, n, b, c0, cpl_a, cpl_b)
+        off = _next_segment(off, digits, t, T, ks, Ls)
 
 
 @njit(cache=True)
 def _transform_levels(bufA, bufB, base, t_lo, t_hi, T, digits, bs, ks, Ls, Ms, cpl_a,
-                      cpl_b, cpl_off, coupled):
+                      cpl_b, cpl_off, coupled, AT, tf):
     """Apply levels t_lo..t_hi to every segment inside the level-T block at ``base``.
 
     Two buffers both start as copies of the normals. Level t writes to ``bufA`` when
     ``l - t`` is even (so the top level lands in ``bufA``) and to ``bufB`` otherwise, and
     reads from the other one: its copy rows hold the level-(t-1) outputs and its fresh rows
     still hold the original normals (lower levels only write inside copy rows).
+    With ``tf >= 2`` and ``t_lo == 1``, levels 1..tf are done by one dense map ``AT``.
     """
     nlev = bs.shape[0]
+    if t_lo == 1 and tf >= 2 and t_hi >= tf:
+        if (nlev - tf) % 2 == 0:
+            _dense_pass(bufB, bufA, base, tf, T, digits, ks, Ls, AT)
+        else:
+            _dense_pass(bufA, bufB, base, tf, T, digits, ks, Ls, AT)
+        t_lo = tf + 1
     for t in range(t_lo, t_hi + 1):
         if (nlev - t) % 2 == 0:
             _level_pass(bufB, bufA, base, t, T, digits, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off,
@@ -171,7 +221,7 @@ def _transform_levels(bufA, bufB, base, t_lo, t_hi, T, digits, bs, ks, Ls, Ms, c
 
 
 @njit(cache=True)
-def _transform_one(bufA, bufB, digits, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled):
+def _transform_one(bufA, bufB, digits, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled, AT, tf):
     """Map one block of normals (held in both buffers) to one sequence, left in ``bufA``."""
     nlev = bs.shape[0]
     t0 = 0
@@ -184,31 +234,38 @@ def _transform_one(bufA, bufB, digits, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, co
         for g in range(nseg):
             off = _segment_offset(g, t0, nlev, ks, Ls)
             _transform_levels(bufA, bufB, off, 1, t0, t0, digits, bs, ks, Ls, Ms, cpl_a,
-                              cpl_b, cpl_off, coupled)
+                              cpl_b, cpl_off, coupled, AT, tf)
     if t0 < nlev:
         _transform_levels(bufA, bufB, 0, t0 + 1, nlev, nlev, digits, bs, ks, Ls, Ms, cpl_a,
-                          cpl_b, cpl_off, coupled)
+                          cpl_b, cpl_off, coupled, AT, tf)
 
 
 @njit(parallel=True, cache=True)
-def _sample_hier(eps, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled):
-    """Map each row of ``eps`` (rows of ``Ls[l]`` iid normals) to one sequence.
+def _sample_hier(eps, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled, AT, tf, nchunk):
+    """Map each row of ``eps`` (rows of ``Ls[l]`` iid normals) to one sequence, in place.
 
-    ``eps`` is used as scratch (overwritten). Rows are independent, so the result does not
-    depend on the number of threads.
+    Returns ``eps``, overwritten with the sequences. The second ping-pong buffer is one
+    row of scratch per chunk of rows, reused while in cache; writing the result into a
+    freshly allocated ``(n, L)`` array instead cost several ns per value in first-touch page
+    faults, as much as the transform itself. ``AT, tf``: the fused bottom levels (see
+    ``_dense_pass``; ``tf = 0`` for none). ``nchunk`` rows-chunks run in parallel (pass a
+    few per thread). Rows are transformed independently, so the result does not depend on
+    the number of threads or on the chunking.
     """
     nrow = eps.shape[0]
     L = eps.shape[1]
-    out = np.empty_like(eps)
     nlev = bs.shape[0]
-    for s in prange(nrow):
+    nchunk = max(1, min(nrow, nchunk))
+    for c in prange(nchunk):
         digits = np.zeros(nlev + 2, dtype=np.int64)
-        row_out = out[s]
-        row_eps = eps[s]
-        for p in range(L):  # both buffers start as the normals (copied while in cache)
-            row_out[p] = row_eps[p]
-        _transform_one(row_out, row_eps, digits, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled)
-    return out
+        scratch = np.empty(L)
+        for s in range(c, nrow, nchunk):
+            row = eps[s]
+            for p in range(L):  # both buffers start as the normals (copied while in cache)
+                scratch[p] = row[p]
+            _transform_one(row, scratch, digits, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled,
+                           AT, tf)
+    return eps
 
 
 # ------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ import numbers
 from dataclasses import dataclass
 from functools import cached_property
 
+import numba
 import numpy as np
 import scipy.linalg
 
@@ -126,6 +127,10 @@ def _as_cuts(cut, length):
     if arr.size and (arr.min() < 1 or arr.max() > length - 1):
         raise ValueError(f"cut must be in [1, {length - 1}], got values in [{arr.min()}, {arr.max()}]")
     return arr.astype(np.int64), False
+
+
+#: Bottom levels whose block holds at most this many values are sampled as one dense map.
+_FUSE_MAX = 16
 
 
 class HierarchicalGaussian:
@@ -288,6 +293,35 @@ class HierarchicalGaussian:
                 cb[offs[t - 1]:offs[t]] = c
         return ca, cb, offs
 
+    @cached_property
+    def _fused_bottom(self):
+        """``(AT, tf)``: the sampler does levels 1..tf as one dense map (transposed, ``AT``),
+        ``tf`` the highest level >= 2 whose block has at most ``_FUSE_MAX`` values (0: none).
+
+        ``AT`` is the exact transform of one level-tf block, computed by the level-by-level
+        kernel itself from the identity, so the fused and unfused paths are the same map.
+        """
+        tf = 0
+        for t in range(2, self.levels + 1):
+            if self._Ls[t] <= _FUSE_MAX:
+                tf = t
+        if tf == 0:
+            return np.zeros((1, 1)), 0
+        ca, cb, offs = self._coupling_arrays
+        AT = K._sample_hier(np.eye(int(self._Ls[tf])), self._bs[:tf], self._ks[:tf],
+                            self._Ls[:tf + 1], self._Ms[:tf], ca, cb, offs, self.coupled,
+                            np.zeros((1, 1)), 0, 1)
+        return AT, tf
+
+    def _transform(self, eps: np.ndarray, nchunk: int = 1, fused: bool = True) -> np.ndarray:
+        """Map each row of ``eps`` (C-contiguous float64 ``(m, L)`` iid normals) to one
+        sequence of one channel, **in place**; returns ``eps``. ``fused=False`` runs every
+        level separately (the reference the fused path is tested against)."""
+        ca, cb, offs = self._coupling_arrays
+        AT, tf = self._fused_bottom if fused else (np.zeros((1, 1)), 0)
+        return K._sample_hier(eps, self._bs, self._ks, self._Ls, self._Ms, ca, cb, offs,
+                              self.coupled, AT, tf, nchunk)
+
     # ------------------------------------------------------------------ sampling
 
     def sample(self, n, rng=None) -> np.ndarray:
@@ -310,8 +344,7 @@ class HierarchicalGaussian:
         gen = as_generator(rng)
         C = self.channels
         eps = gen.standard_normal((n * C, self.length))
-        ca, cb, offs = self._coupling_arrays
-        x = K._sample_hier(eps, self._bs, self._ks, self._Ls, self._Ms, ca, cb, offs, self.coupled)
+        x = self._transform(eps, 4 * numba.get_num_threads())
         if C == 1:
             return x
         return np.ascontiguousarray(x.reshape(n, C, self.length).transpose(0, 2, 1))
