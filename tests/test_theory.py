@@ -379,9 +379,8 @@ def test_exact_checks_hold(name):
 
 
 def test_render_matches_committed_markdown(tmp_path):
-    out = tmp_path / "h.md"
-    assert render.main(["--out", str(out)]) == 0
-    text = out.read_text()
+    assert render.main(["hierarchical", "--out-dir", str(tmp_path), "--quiet"]) == 0
+    text = (tmp_path / "hierarchical.md").read_text()
     for d in th.all_derivations():
         assert d.title in text
     assert "**FAILS**" not in text
