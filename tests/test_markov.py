@@ -1,0 +1,792 @@
+"""Discrete Markov families (l2m_sim.markov) against brute-force enumeration.
+
+Ground truth is the full joint law of all ``M**L`` sequences, built here by literal
+enumeration (chains: product of transition probabilities of every sequence; trees: every
+assignment of the internal nodes, each contributing the outer product of its leaves' kernel
+rows). Every exact quantity of the library (two-point MI, bipartite MI at every cut,
+conditionals, log-probabilities, entropy rate, the entropy bound) is compared with it.
+Samplers are checked against exact transition / pair laws within sampling error (fixed
+seeds); bad input is probed with hypothesis.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from functools import reduce
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from l2m_sim.markov import (
+    ENUM_MAX,
+    HierarchicalMarkov,
+    MarkovChain,
+    cesaro_projector,
+)
+from l2m_sim.protocol import TokenProcess
+
+FAST = settings(max_examples=30, deadline=None, derandomize=True)
+TOL = 1e-11
+
+
+# ------------------------------------------------------------------------------ references
+
+
+def random_stochastic(rng, M, zeros=0.0):
+    """Random row-stochastic matrix; a fraction ``zeros`` of entries set to 0 (rows stay valid)."""
+    T = rng.uniform(0.05, 1.0, (M, M))
+    if zeros:
+        T[rng.uniform(size=(M, M)) < zeros] = 0.0
+        for a in range(M):
+            if T[a].sum() == 0:
+                T[a, rng.integers(M)] = 1.0
+    return T / T.sum(axis=1, keepdims=True)
+
+
+def chain_joint(T, p0, L):
+    """Literal enumeration: P[w_0, .., w_{L-1}] = p0[w_0] prod T[w_{t-1}, w_t]."""
+    M = len(p0)
+    P = np.zeros((M,) * L)
+    for w in itertools.product(range(M), repeat=L):
+        pr = p0[w[0]]
+        for t in range(1, L):
+            pr *= T[w[t - 1], w[t]]
+        P[w] = pr
+    return P
+
+
+def tree_joint(b, levels, Ks, root):
+    """Literal enumeration over the internal nodes of the tree (breadth-first order)."""
+    M = len(root)
+    L = b**levels
+    internal = [(s, j) for s in range(levels) for j in range(b**s)]
+    pos = {node: k for k, node in enumerate(internal)}
+    P = np.zeros((M,) * L)
+    for states in itertools.product(range(M), repeat=len(internal)):
+        w = root[states[0]]
+        for k, (s, j) in enumerate(internal[1:], 1):
+            w *= Ks[j % b][states[pos[(s - 1, j // b)]], states[k]]
+        if w == 0:
+            continue
+        vecs = [Ks[p % b][states[pos[(levels - 1, p // b)]]] for p in range(L)]
+        P += w * reduce(np.multiply.outer, vecs)
+    return P
+
+
+def mi_table(P2):
+    px, py = P2.sum(axis=1), P2.sum(axis=0)
+    nz = P2 > 0
+    return float(np.sum(P2[nz] * np.log(P2[nz] / np.outer(px, py)[nz])))
+
+
+def entropy(p):
+    p = np.asarray(p).ravel()
+    p = p[p > 0]
+    return float(-np.sum(p * np.log(p)))
+
+
+def ref_two_point(P, i, j):
+    L = P.ndim
+    if i == j:
+        return entropy(P.sum(axis=tuple(a for a in range(L) if a != i)))
+    P2 = P.sum(axis=tuple(a for a in range(L) if a not in (i, j)))
+    if i > j:
+        P2 = P2.T
+    return mi_table(P2)
+
+
+def ref_bipartite(P, c):
+    M, L = P.shape[0], P.ndim
+    return mi_table(P.reshape(M**c, M ** (L - c)))
+
+
+def ref_conditionals(P, w):
+    """p(w_t = . | w_<t) from prefix marginals (NaN where the prefix is impossible)."""
+    L, M = P.ndim, P.shape[0]
+    out = np.empty((L, M))
+    for t in range(L):
+        pref = P.sum(axis=tuple(range(t + 1, L))) if t + 1 < L else P
+        row = pref[tuple(w[:t])]
+        out[t] = row / row.sum() if row.sum() > 0 else np.nan
+    return out
+
+
+def all_sequences(M, L):
+    return np.array(list(itertools.product(range(M), repeat=L)), dtype=np.int64)
+
+
+def check_against_joint(proc, P, rng, nseq=40):
+    """Every exact quantity of ``proc`` against the enumerated joint ``P``."""
+    L, M = proc.length, proc.vocab_size
+    assert P.shape == (M,) * L and abs(P.sum() - 1) < 1e-12
+    for i in range(L):
+        for j in range(L):
+            assert proc.two_point_mi(i, j) == pytest.approx(ref_two_point(P, i, j), abs=TOL)
+    for c in range(1, L):
+        assert proc.bipartite_mi(c) == pytest.approx(ref_bipartite(P, c), abs=TOL)
+    np.testing.assert_allclose(proc.bipartite_mi(np.arange(1, L)),
+                               [ref_bipartite(P, c) for c in range(1, L)], atol=TOL)
+    assert proc.bipartite_mi() == pytest.approx(ref_bipartite(P, L // 2), abs=TOL)
+    # likelihoods and conditionals on possible sequences (sampled) and random ones
+    flat = P.ravel()
+    seqs = all_sequences(M, L)
+    possible = seqs[flat > 0]
+    w = possible[rng.integers(len(possible), size=nseq)]
+    lp = proc.log_prob(w)
+    np.testing.assert_allclose(lp, np.log(flat[np.ravel_multi_index(w.T, P.shape)]), rtol=1e-12, atol=1e-12)
+    cp = proc.conditional_probs(w)
+    assert cp.shape == (nseq, L, M)
+    for r in range(nseq):
+        np.testing.assert_allclose(cp[r], ref_conditionals(P, w[r]), atol=1e-12)
+    # the product of the conditionals of the observed tokens is the probability
+    np.testing.assert_allclose(np.log(np.take_along_axis(cp, w[:, :, None], 2)[:, :, 0]).sum(1), lp,
+                               rtol=1e-12, atol=1e-12)
+    # log_prob of every sequence (impossible ones: -inf) sums to one
+    allp = proc.log_prob(seqs)
+    with np.errstate(divide="ignore"):
+        np.testing.assert_allclose(allp, np.log(flat), rtol=1e-11, atol=1e-12)
+    assert np.exp(allp).sum() == pytest.approx(1.0, abs=1e-12)
+
+
+# ------------------------------------------------------------------------------ Markov chain
+
+CHAIN_CASES = {
+    "M2-stationary": (np.array([[0.9, 0.1], [0.35, 0.65]]), None, 10),
+    "M3-random": (random_stochastic(np.random.default_rng(1), 3), None, 10),
+    "M3-zeros-nonstat": (random_stochastic(np.random.default_rng(2), 3, zeros=0.3),
+                         np.array([0.7, 0.0, 0.3]), 9),
+    "M3-transient": (np.array([[0.5, 0.5, 0.0], [0.0, 0.2, 0.8], [0.0, 0.6, 0.4]]),
+                     np.array([1.0, 0.0, 0.0]), 8),
+    "M2-periodic": (np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0.8, 0.2]), 10),
+    "M3-reducible-default": (np.array([[1.0, 0, 0], [0, 0.3, 0.7], [0, 0.6, 0.4]]), None, 7),
+}
+
+
+@pytest.mark.parametrize("name", list(CHAIN_CASES))
+def test_chain_exact_vs_enumeration(name):
+    T, p0, L = CHAIN_CASES[name]
+    m = MarkovChain(T, L, initial=p0)
+    P = chain_joint(T, m.initial, L)
+    check_against_joint(m, P, np.random.default_rng(3))
+
+
+def test_chain_markov_conditionals_on_impossible_sequences():
+    T = np.array([[0.5, 0.5, 0.0], [0.0, 0.2, 0.8], [0.0, 0.6, 0.4]])
+    m = MarkovChain(T, 4, initial=[1.0, 0.0, 0.0])
+    w = np.array([1, 0, 2, 1])
+    assert m.log_prob(w) == -np.inf
+    cp = m.conditional_probs(w)
+    np.testing.assert_array_equal(cp[0], m.initial)
+    np.testing.assert_array_equal(cp[1:], T[w[:-1]])
+    assert np.all(np.isfinite(cp))
+
+
+def test_chain_default_start_is_stationary():
+    for T, _, _ in CHAIN_CASES.values():
+        m = MarkovChain(T, 5)
+        np.testing.assert_allclose(m.initial @ T, m.initial, atol=1e-14)
+        assert m.initial.sum() == pytest.approx(1.0)
+    # irreducible: the unique stationary law (left eigenvector of T)
+    T = CHAIN_CASES["M3-random"][0]
+    w, v = np.linalg.eig(T.T)
+    pi = np.real(v[:, np.argmin(abs(w - 1))])
+    np.testing.assert_allclose(MarkovChain(T, 5).initial, pi / pi.sum(), atol=1e-14)
+    assert MarkovChain(T, 5).stationary_unique
+    # reducible: uniform start averaged over time; the identity gives the uniform law
+    np.testing.assert_allclose(MarkovChain(np.eye(4), 5).initial, 0.25)
+    assert not MarkovChain(np.eye(4), 5).stationary_unique
+    m = MarkovChain(CHAIN_CASES["M3-reducible-default"][0], 5)
+    np.testing.assert_allclose(m.initial, [1 / 3, 2 / 3 * 6 / 13, 2 / 3 * 7 / 13], atol=1e-14)
+
+
+def test_cesaro_projector_identities():
+    rng = np.random.default_rng(5)
+    mats = [T for T, _, _ in CHAIN_CASES.values()] + [random_stochastic(rng, 6, zeros=0.6) for _ in range(5)]
+    for T in mats:
+        Pi = cesaro_projector(T)
+        np.testing.assert_allclose(T @ Pi, Pi, atol=1e-13)
+        np.testing.assert_allclose(Pi @ T, Pi, atol=1e-13)
+        np.testing.assert_allclose(Pi @ Pi, Pi, atol=1e-13)
+        np.testing.assert_allclose(Pi.sum(axis=1), 1.0, atol=1e-13)
+        # the Cesaro average itself: A_N = Pi + B / N + o(1/N), so 2 A_2N - A_N -> Pi
+        acc, Tk, avg = np.zeros_like(T), np.eye(len(T)), {}
+        for t in range(1, 4001):
+            acc += Tk
+            Tk = Tk @ T
+            if t in (2000, 4000):
+                avg[t] = acc / t
+        np.testing.assert_allclose(2 * avg[4000] - avg[2000], Pi, atol=1e-9)
+
+
+def test_chain_entropy_rate_and_block_entropy():
+    T, _, L = CHAIN_CASES["M3-random"]
+    m = MarkovChain(T, L)
+    P = chain_joint(T, m.initial, L)
+    h = m.entropy_rate()
+    assert h == pytest.approx(-np.sum(m.initial[:, None] * T * np.log(T)), rel=1e-13)
+    # stationary chain: H(W_{0:L}) = H(pi) + (L - 1) h exactly
+    assert entropy(P) == pytest.approx(entropy(m.initial) + (L - 1) * h, rel=1e-12)
+    # non-stationary start: the same rate (limit), identity chain: zero
+    assert MarkovChain(T, L, initial=[1, 0, 0]).entropy_rate() == pytest.approx(h, rel=1e-12)
+    assert MarkovChain.all_equal(5, 3).entropy_rate() == 0.0
+
+
+def test_all_equal_chain():
+    M, L = 5, 40
+    m = MarkovChain.all_equal(M, L)
+    for i, j in [(0, 0), (0, 1), (0, 39), (17, 3)]:
+        assert m.two_point_mi(i, j) == pytest.approx(math.log(M), rel=1e-14)
+    np.testing.assert_allclose(m.bipartite_mi(np.arange(1, L)), math.log(M), rtol=1e-14)
+    x = m.sample(200, rng=0)
+    assert np.all(x == x[:, :1])
+    assert set(np.unique(x[:, 0])) == set(range(M))
+    assert m.log_prob(x) == pytest.approx(np.full(200, -math.log(M)))
+
+
+def test_chain_bipartite_is_one_step_mi_and_constant_when_stationary():
+    T, _, _ = CHAIN_CASES["M3-random"]
+    m = MarkovChain(T, 1000)
+    vals = m.bipartite_mi(np.array([1, 2, 500, 999]))
+    np.testing.assert_allclose(vals, m.two_point_mi(0, 1), rtol=1e-12)
+    mn = MarkovChain(T, 1000, initial=[1, 0, 0])
+    assert mn.bipartite_mi(1) == pytest.approx(mn.two_point_mi(0, 1), rel=1e-14)
+    assert mn.bipartite_mi(1) != pytest.approx(mn.bipartite_mi(999), rel=1e-6)
+
+
+def test_chain_two_point_large_distance_accuracy():
+    """Tiny MI keeps relative accuracy: compare with an extended-precision reference."""
+    from fractions import Fraction
+
+    p, q = Fraction(3, 10), Fraction(1, 5)
+    T = np.array([[1 - float(p), float(p)], [float(q), 1 - float(q)]])
+    m = MarkovChain(T, 10**6)
+    import mpmath as mp
+
+    mp.mp.dps = 60
+    P, Q = mp.mpf(3) / 10, mp.mpf(1) / 5
+    pi = [Q / (P + Q), P / (P + Q)]
+    for d in (1, 10, 40, 100, 300):
+        lam = (1 - P - Q) ** d
+        Td = [[pi[0] + lam * pi[1], pi[1] - lam * pi[1]], [pi[0] - lam * pi[0], pi[1] + lam * pi[0]]]
+        ref = sum(pi[x] * Td[x][y] * mp.log(Td[x][y] / pi[y]) for x in range(2) for y in range(2))
+        assert m.two_point_mi(0, d) == pytest.approx(float(ref), rel=1e-9), d
+    assert m.two_point_mi(0, 300) < 1e-150
+
+
+def test_chain_two_point_symmetric_and_array():
+    T, _, _ = CHAIN_CASES["M3-zeros-nonstat"]
+    m = MarkovChain(T, 30, initial=[0.2, 0.5, 0.3])
+    i = np.array([0, 3, 7, 29])
+    j = np.array([[5], [29]])
+    got = m.two_point_mi(i, j)
+    assert got.shape == (2, 4)
+    for a in range(2):
+        for b in range(4):
+            assert got[a, b] == m.two_point_mi(int(i[b]), int(j[a, 0])) == m.two_point_mi(int(j[a, 0]), int(i[b]))
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), M=st.integers(2, 3), zeros=st.sampled_from([0.0, 0.4]))
+def test_chain_random_matrices_vs_enumeration(seed, M, zeros):
+    rng = np.random.default_rng(seed)
+    T = random_stochastic(rng, M, zeros)
+    p0 = rng.dirichlet(np.ones(M))
+    L = 6
+    m = MarkovChain(T, L, initial=p0)
+    P = chain_joint(T, m.initial, L)
+    for i, j in [(0, 5), (2, 3), (4, 1)]:
+        assert m.two_point_mi(i, j) == pytest.approx(ref_two_point(P, i, j), abs=TOL)
+    for c in range(1, L):
+        assert m.bipartite_mi(c) == pytest.approx(ref_bipartite(P, c), abs=TOL)
+
+
+def test_chain_sampler_law():
+    rng = np.random.default_rng(11)
+    T = random_stochastic(rng, 4, zeros=0.3)
+    p0 = np.array([0.1, 0.2, 0.3, 0.4])
+    m = MarkovChain(T, 200, initial=p0)
+    x = m.sample(2000, rng=7)
+    assert x.dtype == np.int64 and x.shape == (2000, 200)
+    # initial law
+    f0 = np.bincount(x[:, 0], minlength=4) / 2000
+    assert np.all(np.abs(f0 - p0) <= 5 * np.sqrt(p0 * (1 - p0) / 2000))
+    # transitions
+    counts = np.zeros((4, 4))
+    np.add.at(counts, (x[:, :-1].ravel(), x[:, 1:].ravel()), 1)
+    Na = counts.sum(axis=1, keepdims=True)
+    That = counts / Na
+    assert np.all(counts[T == 0] == 0)
+    assert np.all(np.abs(That - T) <= 5 * np.sqrt(T * (1 - T) / Na) + 1e-12)
+    # pair law at distance 3 from position 5
+    j3 = np.zeros((4, 4))
+    np.add.at(j3, (x[:, 5], x[:, 8]), 1)
+    exact = m.marginal(5)[:, None] * np.linalg.matrix_power(T, 3)
+    assert np.all(np.abs(j3 / 2000 - exact) <= 5 * np.sqrt(exact * (1 - exact) / 2000) + 1e-12)
+
+
+def test_chain_sampler_large_vocabulary_bisection():
+    rng = np.random.default_rng(4)
+    T = random_stochastic(rng, 40, zeros=0.7)  # > 8 states: bisection path
+    m = MarkovChain(T, 400)
+    x = m.sample(300, rng=1)
+    counts = np.zeros((40, 40))
+    np.add.at(counts, (x[:, :-1].ravel(), x[:, 1:].ravel()), 1)
+    assert np.all(counts[T == 0] == 0)
+    Na = counts.sum(axis=1, keepdims=True)
+    ok = Na[:, 0] > 0
+    dev = np.abs(counts[ok] / Na[ok] - T[ok]) / np.sqrt(T[ok] * (1 - T[ok]) / Na[ok] + 1e-300)
+    assert np.nanmax(np.where(T[ok] > 0, dev, 0)) < 6
+    f = np.bincount(x.ravel(), minlength=40) / x.size
+    assert np.abs(f - m.initial).max() < 0.01
+
+
+def test_chain_reproducible():
+    m = MarkovChain(CHAIN_CASES["M3-random"][0], 257)
+    a, b = m.sample(33, rng=5), m.sample(33, rng=5)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(m.sample(33, rng=np.random.default_rng(5)), a)
+    assert not np.array_equal(a, m.sample(33, rng=6))
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        c = m.sample(33, rng=5)
+    finally:
+        numba.set_num_threads(old)
+    np.testing.assert_array_equal(a, c)
+
+
+def test_chain_one_dimensional_tokens_and_protocol():
+    T = CHAIN_CASES["M2-stationary"][0]
+    m = MarkovChain(T, 10)
+    assert isinstance(m, TokenProcess) and m.channels == 1 and m.vocab_size == 2
+    w = m.sample(3, rng=0)
+    assert m.conditional_probs(w[0]).shape == (10, 2)
+    np.testing.assert_array_equal(m.conditional_probs(w[0]), m.conditional_probs(w)[0])
+    assert isinstance(m.log_prob(w[0]), float) and m.log_prob(w[0]) == m.log_prob(w)[0]
+    assert m.log_prob(w).shape == (3,)
+    # list input and other integer dtypes
+    assert m.log_prob(w[0].tolist()) == m.log_prob(w[0].astype(np.uint8))
+    # length-1 chain
+    m1 = MarkovChain(T, 1)
+    assert m1.sample(4, rng=0).shape == (4, 1)
+    with pytest.raises(ValueError, match="length >= 2"):
+        m1.bipartite_mi()
+
+
+# ------------------------------------------------------------------------------ tree process
+
+
+def _sym_kernel(eps):
+    return np.array([[1 - eps, eps], [eps, 1 - eps]])
+
+
+TREE_CASES = {
+    "b2-l3-M2-sym": (2, 3, _sym_kernel(0.15), None),
+    "b2-l3-M3-shared": (2, 3, random_stochastic(np.random.default_rng(7), 3), None),
+    "b2-l3-M3-perchild-root": (2, 3, np.stack([random_stochastic(np.random.default_rng(8), 3),
+                                               random_stochastic(np.random.default_rng(9), 3, 0.3)]),
+                               np.array([0.5, 0.1, 0.4])),
+    "b3-l2-M3-zeros": (3, 2, random_stochastic(np.random.default_rng(10), 3, zeros=0.4), None),
+    "b3-l2-M2-perchild": (3, 2, np.stack([_sym_kernel(0.1), _sym_kernel(0.3),
+                                          np.array([[0.6, 0.4], [0.05, 0.95]])]), np.array([0.3, 0.7])),
+    "b2-l2-M3": (2, 2, random_stochastic(np.random.default_rng(11), 3), np.array([0.0, 0.2, 0.8])),
+    "b10-l1-M2": (10, 1, np.array([[0.8, 0.2], [0.3, 0.7]]), None),
+    "b2-l1-M3-identity": (2, 1, np.eye(3), np.array([0.2, 0.3, 0.5])),
+}
+
+
+@pytest.mark.parametrize("name", list(TREE_CASES))
+def test_tree_exact_vs_enumeration(name):
+    b, lv, Kr, root = TREE_CASES[name]
+    t = HierarchicalMarkov(b, lv, Kr, root=root)
+    Ks = t.kernels
+    P = tree_joint(b, lv, Ks, t.root)
+    check_against_joint(t, P, np.random.default_rng(4))
+    # bound: I(X; Y) <= H(straddling ancestors), H(root) at the root's boundaries
+    for c in range(1, t.length):
+        assert t.bipartite_mi(c) <= t.bipartite_mi_bound(c) + 1e-12
+        if c % b ** (lv - 1) == 0:
+            assert t.bipartite_mi_bound(c) == pytest.approx(entropy(t.root), abs=1e-14)
+            assert t.bipartite_mi(c) <= entropy(t.root) + 1e-12
+    # leaf marginals
+    for p in range(t.length):
+        np.testing.assert_allclose(t.marginal(p), P.sum(axis=tuple(a for a in range(t.length) if a != p)),
+                                   atol=1e-14)
+
+
+def test_tree_middle_cut_bounded_by_root_entropy():
+    for eps in (0.0, 0.01, 0.1, 0.3):
+        t = HierarchicalMarkov(2, 4, _sym_kernel(eps), root=[0.5, 0.5])  # 2**16 sequences
+        assert t.bipartite_mi() <= t.root_entropy() + 1e-12
+        assert t.bipartite_mi_bound() == pytest.approx(math.log(2))
+    # eps = 0: every leaf copies the root, so the bound is attained
+    assert HierarchicalMarkov(2, 4, _sym_kernel(0.0)).bipartite_mi() == pytest.approx(math.log(2), rel=1e-12)
+
+
+def test_tree_default_root_rule():
+    K3 = random_stochastic(np.random.default_rng(12), 3)
+    t = HierarchicalMarkov(2, 2, K3)
+    np.testing.assert_allclose(t.root @ K3, t.root, atol=1e-14)  # stationary law of the kernel
+    for p in range(4):
+        np.testing.assert_allclose(t.marginal(p), t.root, atol=1e-14)
+    # doubly stochastic reducible kernel: uniform
+    np.testing.assert_allclose(HierarchicalMarkov(2, 2, np.eye(3)).root, 1 / 3)
+    # per-child kernels: stationary law of the mean kernel
+    Ks = TREE_CASES["b3-l2-M2-perchild"][2]
+    t = HierarchicalMarkov(3, 2, Ks)
+    np.testing.assert_allclose(t.root @ Ks.mean(0), t.root, atol=1e-14)
+    assert not t.shared_kernel and t.kernel is None
+
+
+def naive_pair_law(t, i, j):
+    """Pair law by direct products along the tree paths (no deviation tricks)."""
+    di, dj = t._digits(i), t._digits(j)
+    D = 0
+    while D < t.levels and di[D] == dj[D]:
+        D += 1
+    pi = t.root.copy()
+    for d in di[:D]:
+        pi = pi @ t.kernels[d]
+    Ai, Aj = np.eye(t.vocab_size), np.eye(t.vocab_size)
+    for d in di[D:]:
+        Ai = Ai @ t.kernels[d]
+    for d in dj[D:]:
+        Aj = Aj @ t.kernels[d]
+    return Ai.T @ (pi[:, None] * Aj)
+
+
+def test_tree_two_point_vs_naive_products_larger_trees():
+    rng = np.random.default_rng(13)
+    for b, lv, M in [(3, 5, 4), (4, 4, 3), (2, 9, 2)]:
+        Ks = np.stack([random_stochastic(rng, M) for _ in range(b)])
+        t = HierarchicalMarkov(b, lv, Ks, root=rng.dirichlet(np.ones(M)))
+        for _ in range(25):
+            i, j = (int(v) for v in rng.integers(t.length, size=2))
+            P2 = naive_pair_law(t, i, j) if i != j else None
+            ref = mi_table(P2) if i != j else entropy(t.marginal(i))
+            assert t.two_point_mi(i, j) == pytest.approx(ref, rel=1e-8, abs=1e-14)
+
+
+def test_tree_two_point_exponent_at_large_distances():
+    """MI(h + 1) / MI(h) -> |lambda_2|^4 for LCA heights far beyond float cancellation."""
+    rng = np.random.default_rng(14)
+    A = rng.uniform(0.2, 1, (3, 3))
+    A = A + A.T  # symmetric weights: reversible kernel, real eigenvalues
+    Kr = A / A.sum(axis=1, keepdims=True)
+    for b in (2, 3):
+        levels = 40 if b == 2 else 26
+        t = HierarchicalMarkov(b, levels, Kr)
+        lam = t.second_eigenvalue()
+        assert isinstance(lam, float)
+        alpha = t.two_point_exponent()
+        assert alpha == pytest.approx(-4 * math.log(abs(lam)) / math.log(b), rel=1e-12)
+        hs = list(range(levels - 8, levels))
+        mis = [t.two_point_mi(b ** (h - 1) - 1, b ** (h - 1)) for h in hs]  # LCA height h
+        assert all(t.lca_height(b ** (h - 1) - 1, b ** (h - 1)) == h for h in hs)
+        assert mis[-1] < 1e-25
+        ratios = np.log(np.array(mis[1:]) / np.array(mis[:-1])) / math.log(b)
+        np.testing.assert_allclose(-ratios, alpha, rtol=1e-6)
+        # the same envelope in terms of distance: I(d) ~ d^(-alpha) with h = ceil(log_b(d + 1))
+        d1, d2 = b ** (levels - 10), b ** (levels - 3)
+        i1, i2 = d1 - d1 // 2, d2 - d2 // 2  # inside one block of b*d leaves: LCA height log_b(d) + 1
+        assert t.lca_height(i1, i1 + d1) == levels - 9 and t.lca_height(i2, i2 + d2) == levels - 2
+        slope = math.log(t.two_point_mi(i2, i2 + d2) / t.two_point_mi(i1, i1 + d1)) / math.log(d2 / d1)
+        assert -slope == pytest.approx(alpha, rel=1e-3)
+
+
+def test_tree_two_point_exponent_edge_cases():
+    assert HierarchicalMarkov(2, 3, np.eye(2)).two_point_exponent() == 0.0
+    assert HierarchicalMarkov(2, 3, np.full((3, 3), 1 / 3)).two_point_exponent() == math.inf
+    t = HierarchicalMarkov(2, 3, np.full((3, 3), 1 / 3))
+    assert t.two_point_mi(0, 7) == 0.0
+    with pytest.raises(ValueError, match="shared kernel"):
+        HierarchicalMarkov(3, 2, TREE_CASES["b3-l2-M2-perchild"][2]).two_point_exponent()
+
+
+def test_tree_sampler_pair_laws():
+    rng = np.random.default_rng(15)
+    b, lv, M = 3, 4, 3
+    Ks = np.stack([random_stochastic(rng, M, zeros=0.2) for _ in range(b)])
+    t = HierarchicalMarkov(b, lv, Ks, root=[0.2, 0.5, 0.3])
+    n = 4000
+    x = t.sample(n, rng=3)
+    assert x.shape == (n, 81) and x.dtype == np.int64
+    for i, j in [(0, 1), (0, 80), (26, 27), (5, 49), (40, 40)]:
+        emp = np.zeros((M, M))
+        np.add.at(emp, (x[:, i], x[:, j]), 1)
+        exact = naive_pair_law(t, i, j) if i != j else np.diag(t.marginal(i))
+        assert np.all(np.abs(emp / n - exact) <= 5 * np.sqrt(exact * (1 - exact) / n) + 1e-12), (i, j)
+        assert np.all(emp[exact == 0] == 0)
+
+
+def test_tree_sampler_full_law_small_tree():
+    b, lv, Kr, root = TREE_CASES["b2-l2-M3"]
+    t = HierarchicalMarkov(b, lv, Kr, root=root)
+    P = tree_joint(b, lv, t.kernels, t.root).ravel()
+    x = t.sample(40000, rng=9)
+    idx = np.ravel_multi_index(x.T, (3,) * 4)
+    f = np.bincount(idx, minlength=P.size) / len(x)
+    assert np.all(f[P == 0] == 0)
+    assert np.all(np.abs(f - P) <= 5 * np.sqrt(P * (1 - P) / len(x)) + 1e-12)
+
+
+def test_tree_reproducible():
+    t = HierarchicalMarkov(4, 4, random_stochastic(np.random.default_rng(16), 5))
+    a = t.sample(17, rng=2)
+    np.testing.assert_array_equal(a, t.sample(17, rng=2))
+    np.testing.assert_array_equal(a, t.sample(17, rng=np.random.default_rng(2)))
+    assert not np.array_equal(a, t.sample(17, rng=3))
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        c = t.sample(17, rng=2)
+    finally:
+        numba.set_num_threads(old)
+    np.testing.assert_array_equal(a, c)
+
+
+def test_tree_likelihood_forward_equals_reversed_large():
+    """Forward BP of the process and of its mirror image give the same joint probability."""
+    rng = np.random.default_rng(17)
+    for b, lv, M in [(3, 5, 3), (2, 8, 4), (5, 3, 2)]:
+        Ks = np.stack([random_stochastic(rng, M, zeros=0.2) for _ in range(b)])
+        t = HierarchicalMarkov(b, lv, Ks, root=rng.dirichlet(np.ones(M)))
+        w = t.sample(20, rng=1)
+        lp = t.log_prob(w)
+        lr = t.reversed().log_prob(np.ascontiguousarray(w[:, ::-1]))
+        np.testing.assert_allclose(lp, lr, rtol=1e-11)
+        cp = t.conditional_probs(w)
+        np.testing.assert_allclose(cp.sum(axis=2), 1.0, atol=1e-12)
+        np.testing.assert_allclose(cp[:, 0, :], np.broadcast_to(t.marginal(0), (20, M)), atol=1e-14)
+        lc = np.log(np.take_along_axis(cp, w[:, :, None], 2)[:, :, 0])
+        np.testing.assert_allclose(lc.sum(axis=1), lp, rtol=1e-12)
+        np.testing.assert_allclose(t.conditional_log_probs(w), lc, rtol=1e-12, atol=1e-12)
+
+
+def test_tree_impossible_sequences():
+    t = HierarchicalMarkov(2, 2, np.eye(2), root=[0.5, 0.5])  # all leaves equal the root
+    assert t.log_prob(np.array([0, 0, 0, 1])) == -np.inf
+    assert t.log_prob(np.array([1, 1, 1, 1])) == pytest.approx(math.log(0.5))
+    with pytest.raises(ValueError, match="probability zero"):
+        t.conditional_probs(np.array([[0, 0, 0, 0], [0, 1, 0, 0]]))
+    # an impossible last token leaves every conditional defined
+    cp = t.conditional_probs(np.array([0, 0, 0, 1]))
+    np.testing.assert_allclose(cp[3], [1, 0])
+    lc = t.conditional_log_probs(np.array([0, 1, 0, 0]))
+    assert lc[0] == pytest.approx(math.log(0.5)) and np.all(lc[1:] == -np.inf)
+
+
+def test_tree_bipartite_mc_agrees_with_exact():
+    b, lv, Kr, root = TREE_CASES["b2-l3-M3-perchild-root"]
+    t = HierarchicalMarkov(b, lv, Kr, root=root)
+    cuts = np.arange(1, 8)
+    est, err = t.bipartite_mi_mc(cuts, n=6000, rng=1)
+    exact = t.bipartite_mi(cuts)
+    assert np.all(err > 0)
+    assert np.all(np.abs(est - exact) <= 5 * err)
+    e1, s1 = t.bipartite_mi_mc(4, n=6000, rng=1)
+    assert (e1, s1) == (est[3], err[3])
+
+
+def test_tree_bipartite_large_raises_and_mc_runs():
+    t = HierarchicalMarkov(2, 6, _sym_kernel(0.1))  # 2**64 sequences
+    assert 2**t.length > ENUM_MAX
+    with pytest.raises(ValueError, match="bipartite_mi_mc"):
+        t.bipartite_mi()
+    est, err = t.bipartite_mi_mc(n=400, rng=0)
+    assert 0 < est < math.log(2) + 5 * err and err > 0
+    assert t.bipartite_mi_bound() == pytest.approx(math.log(2))
+    # a cut deep in the tree straddles more ancestors: a larger bound
+    assert t.bipartite_mi_bound(5) > t.bipartite_mi_bound(32)
+
+
+def test_tree_protocol_and_shapes():
+    t = HierarchicalMarkov(3, 2, random_stochastic(np.random.default_rng(18), 4))
+    assert isinstance(t, TokenProcess) and t.channels == 1 and t.length == 9 and t.vocab_size == 4
+    w = t.sample(2, rng=0)
+    assert t.conditional_probs(w[1]).shape == (9, 4)
+    np.testing.assert_array_equal(t.conditional_probs(w[1]), t.conditional_probs(w)[1])
+    assert isinstance(t.log_prob(w[1]), float)
+    assert t.two_point_mi(np.arange(9), 4).shape == (9,)
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+@FAST
+@given(rows=st.integers(1, 5), cols=st.integers(1, 5))
+def test_non_square_transition(rows, cols):
+    if rows == cols:
+        return
+    T = np.full((rows, cols), 1.0 / cols)
+    with pytest.raises(ValueError, match="transition"):
+        MarkovChain(T, 5)
+    with pytest.raises(ValueError, match="kernel"):
+        HierarchicalMarkov(2, 2, T)
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), M=st.integers(1, 6), scale=st.floats(0.5, 2.0))
+def test_non_stochastic_rows(seed, M, scale):
+    T = random_stochastic(np.random.default_rng(seed), M)
+    T[0] *= scale
+    if abs(T[0].sum() - 1) <= 1e-10:
+        return
+    with pytest.raises(ValueError, match="transition.*sums"):
+        MarkovChain(T, 5)
+    with pytest.raises(ValueError, match="kernel"):
+        HierarchicalMarkov(2, 2, T)
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), M=st.integers(2, 6), neg=st.floats(1e-9, 10.0))
+def test_negative_probabilities(seed, M, neg):
+    T = random_stochastic(np.random.default_rng(seed), M)
+    T[0, 0] = -neg
+    T[0, 1] += 1 - T[0].sum()  # the row still sums to 1
+    with pytest.raises(ValueError, match="transition.*non-negative"):
+        MarkovChain(T, 5)
+    with pytest.raises(ValueError, match="root.*non-negative"):
+        HierarchicalMarkov(2, 2, np.eye(M), root=T[0])
+    with pytest.raises(ValueError, match="initial.*non-negative"):
+        MarkovChain(np.eye(M), 5, initial=T[0])
+
+
+@FAST
+@given(bad=st.sampled_from([np.nan, np.inf, -np.inf]), pos=st.integers(0, 8))
+def test_nan_inf(bad, pos):
+    T = np.full((3, 3), 1 / 3)
+    T.flat[pos] = bad
+    with pytest.raises(ValueError, match="transition.*finite"):
+        MarkovChain(T, 5)
+    with pytest.raises(ValueError, match="kernel.*finite"):
+        HierarchicalMarkov(2, 2, T)
+    with pytest.raises(ValueError, match="initial.*finite"):
+        MarkovChain(np.eye(3), 5, initial=T[pos // 3])
+
+
+def test_type_errors():
+    with pytest.raises(TypeError, match="transition"):
+        MarkovChain([["a", "b"], ["c", "d"]], 5)
+    with pytest.raises(TypeError, match="transition"):
+        MarkovChain(np.eye(2, dtype=complex), 5)
+    with pytest.raises(TypeError, match="length"):
+        MarkovChain(np.eye(2), "5")
+    with pytest.raises(ValueError, match="length"):
+        MarkovChain(np.eye(2), 2.5)
+    with pytest.raises(ValueError, match="transition"):
+        MarkovChain(np.zeros((0, 0)), 5)
+    with pytest.raises(ValueError, match="transition"):
+        MarkovChain(np.ones(3) / 3, 5)
+    with pytest.raises(ValueError, match="initial"):
+        MarkovChain(np.eye(2), 5, initial=[0.5, 0.25, 0.25])
+    with pytest.raises(ValueError, match="vocab_size"):
+        MarkovChain.all_equal(0, 5)
+    with pytest.raises(TypeError, match="rng"):
+        MarkovChain(np.eye(2), 5).sample(2, rng="seed")
+
+
+@FAST
+@given(length=st.integers(-100, 0))
+def test_length_below_one(length):
+    with pytest.raises(ValueError, match="length"):
+        MarkovChain(np.eye(2), length)
+
+
+@FAST
+@given(b=st.one_of(st.integers(-50, 1), st.integers(1025, 10**6)), lv=st.integers(-5, 0))
+def test_tree_sizes(b, lv):
+    with pytest.raises(ValueError, match="branching"):
+        HierarchicalMarkov(b, 2, np.eye(2))
+    with pytest.raises(ValueError, match="levels"):
+        HierarchicalMarkov(2, lv, np.eye(2))
+
+
+def test_tree_shape_errors():
+    with pytest.raises(ValueError, match="levels"):
+        HierarchicalMarkov(2, 63, np.eye(2))  # 2**63 leaves
+    with pytest.raises(ValueError, match=r"kernel.*\(3, M, M\)"):
+        HierarchicalMarkov(3, 2, np.stack([np.eye(2)] * 2))
+    with pytest.raises(ValueError, match="root"):
+        HierarchicalMarkov(2, 2, np.eye(2), root=[1.0])
+    with pytest.raises(TypeError, match="kernel"):
+        HierarchicalMarkov(2, 2, "identity")
+
+
+@FAST
+@given(L=st.integers(2, 40), cut=st.integers(-1000, 1000))
+def test_cut_out_of_range(L, cut):
+    m = MarkovChain(np.full((2, 2), 0.5), L)
+    t = HierarchicalMarkov(2, 2, np.full((2, 2), 0.5))
+    if 1 <= cut <= L - 1:
+        m.bipartite_mi(cut)
+    else:
+        with pytest.raises(ValueError, match="cut"):
+            m.bipartite_mi(cut)
+        with pytest.raises(ValueError, match="cut"):
+            m.bipartite_mi(np.array([1, cut]))
+    if not 1 <= cut <= 3:
+        with pytest.raises(ValueError, match="cut"):
+            t.bipartite_mi(cut)
+        with pytest.raises(ValueError, match="cut"):
+            t.bipartite_mi_bound(cut)
+        with pytest.raises(ValueError, match="cut"):
+            t.bipartite_mi_mc(cut, n=10, rng=0)
+
+
+@FAST
+@given(i=st.integers(-100, 100), j=st.integers(-100, 100))
+def test_positions_out_of_range(i, j):
+    m = MarkovChain(np.full((2, 2), 0.5), 16)
+    t = HierarchicalMarkov(2, 4, np.full((2, 2), 0.5))
+    for proc in (m, t):
+        if 0 <= i < 16 and 0 <= j < 16:
+            assert proc.two_point_mi(i, j) >= 0
+        else:
+            name = "i" if not 0 <= i < 16 else "j"
+            with pytest.raises(ValueError, match=f"{name} must be"):
+                proc.two_point_mi(i, j)
+
+
+@FAST
+@given(val=st.integers(-10**6, 10**6), pos=st.integers(0, 7))
+def test_tokens_out_of_range(val, pos):
+    m = MarkovChain(np.full((3, 3), 1 / 3), 8)
+    t = HierarchicalMarkov(2, 3, np.full((3, 3), 1 / 3))
+    w = np.zeros((2, 8), dtype=np.int64)
+    w[1, pos] = val
+    for proc in (m, t):
+        if 0 <= val <= 2:
+            assert np.all(np.isfinite(proc.log_prob(w)))
+        else:
+            for fn in (proc.log_prob, proc.conditional_probs):
+                with pytest.raises(ValueError, match=r"tokens must be in \[0, 2\]"):
+                    fn(w)
+
+
+@pytest.mark.parametrize("bad,exc", [
+    (np.zeros((2, 8)), TypeError),             # float tokens
+    (np.zeros((2, 8), dtype=bool), TypeError),
+    (np.zeros((2, 7), dtype=int), ValueError),  # wrong length
+    (np.zeros((2, 2, 8), dtype=int), ValueError),
+    (np.zeros((), dtype=int), ValueError),
+    ("abc", TypeError),
+])
+def test_bad_tokens(bad, exc):
+    for proc in (MarkovChain(np.full((3, 3), 1 / 3), 8), HierarchicalMarkov(2, 3, np.full((3, 3), 1 / 3))):
+        for fn in (proc.log_prob, proc.conditional_probs, proc.conditional_log_probs):
+            with pytest.raises(exc, match="tokens"):
+                fn(bad)
+
+
+@FAST
+@given(n=st.integers(-100, 0))
+def test_sample_n_below_one(n):
+    with pytest.raises(ValueError, match="n must be"):
+        MarkovChain(np.eye(2), 4).sample(n, rng=0)
+    with pytest.raises(ValueError, match="n must be"):
+        HierarchicalMarkov(2, 2, np.eye(2)).sample(n, rng=0)
