@@ -1,0 +1,683 @@
+"""Stationary Gaussian processes (SPEC section 3.2): exact information from the Toeplitz structure.
+
+A zero-mean stationary Gaussian sequence ``W_0..W_{L-1}`` is fixed by its autocovariance
+``acov[d] = Cov(W_t, W_{t+d})``, ``d = 0..L-1``; its covariance is the symmetric Toeplitz
+matrix ``Sigma[s, t] = acov[|s - t|]``. Families:
+
+* :class:`StationaryGaussian` -- any (positive definite) autocovariance;
+* :class:`ARMA` -- ``W_t = sum_i ar_i W_{t-i} + e_t + sum_j ma_j e_{t-j}`` (exponential
+  two-point decay, constant bipartite MI for pure AR);
+* :class:`AR1` -- ``acov[d] = phi^d``, bipartite MI ``-1/2 ln(1 - phi^2)`` at every cut;
+* :class:`FractionalGaussianNoise` -- Hurst ``H``, ``rho(d) ~ H (2H - 1) d^(2H - 2)``
+  (power-law two-point decay, bipartite MI growing like ``ln L``).
+
+The families have unit marginal variance; :class:`StationaryGaussian` keeps the scale it is
+given (mutual information does not depend on it).
+
+Exact algorithms:
+
+* **Levinson-Durbin** gives the reflection coefficients (partial autocorrelations) ``k_t``
+  and the one-step prediction-error variances ``v_t = Var(W_t | W_{<t}) = acov[0] prod_{s<=t}
+  (1 - k_s^2)`` in O(L^2) time and O(L) memory (O(L p) for AR(p), whose ``k_t`` vanish
+  for ``t > p``). ``|k_t| < 1`` for all t is exactly positive definiteness.
+* **Bipartite MI at every cut in O(L)** after that one pass:
+  ``I(c) = 1/2 [ln det Sigma_XX + ln det Sigma_YY - ln det Sigma]``, and ``ln det`` of a
+  leading ``n x n`` block is ``sum_{t<n} ln v_t``. Stationarity makes ``Sigma_YY`` the leading
+  ``(L - c)`` block too, so ``I(c) = 1/2 sum_{j<m} (ln v_j - ln v_{j+L-m})`` with
+  ``m = min(c, L - c)`` -- a sum of non-negative terms.
+* **Conditional moments** ``E[x_t | x_{<t}] = sum_j a_t[j] x_{t-j}``, std ``sqrt(v_t)``, with
+  the Levinson recursion run on the fly (no L x L matrix is stored).
+* **Sampling by circulant embedding** in O(L log L) per sequence: the autocovariance is
+  embedded in a symmetric circulant of size ``M = 2N``, ``N >= L - 1``, whose eigenvalues
+  ``lam`` are its FFT; if they are all ``>= -1e-10 max(lam)`` (round-off negatives are set to
+  0) a sequence is the first ``L`` entries of ``sqrt(M) irfft(sqrt(lam) W)`` with ``W`` a
+  Hermitian Gaussian vector built from exactly ``M`` standard normals. The minimal
+  embedding ``N = L - 1`` is tried first; families that know their autocovariance beyond
+  ``L - 1`` then try larger ``N`` (powers of two up to ``max(16 (L - 1), 4096)``), a bare
+  autocovariance array one zero-padded embedding; if all fail, sampling falls back (with a
+  ``RuntimeWarning``, once per object) to the exact O(L^2) innovations recursion
+  ``x_t = E[x_t | x_{<t}] + sqrt(v_t) eps_t`` from exactly ``L`` normals per sequence.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from functools import cached_property
+
+import numpy as np
+import scipy.fft
+import scipy.linalg
+
+from . import _stationary_kernels as K
+from .protocol import as_generator, check_cut, check_int
+
+__all__ = [
+    "StationaryGaussian",
+    "ARMA",
+    "AR1",
+    "FractionalGaussianNoise",
+    "fgn_autocovariance",
+    "arma_autocovariance",
+    "DENSE_MAX",
+    "LEVINSON_MAX",
+    "LENGTH_MAX",
+    "PD_TOL",
+]
+
+#: Largest length for which dense (L x L) computations (``covariance()``) are allowed.
+DENSE_MAX = 16384
+#: Largest length for the O(L^2) Levinson computations (MI, conditionals, log_prob,
+#: fallback sampling) of processes that are not finite-order AR (about 30 s at this size).
+LEVINSON_MAX = 2**17
+#: Largest supported length (sampling by FFT; finite-order AR is O(L) in everything).
+LENGTH_MAX = 2**26
+#: A user autocovariance counts as positive definite only if every ``1 - k_t^2 > PD_TOL``
+#: (below that the Toeplitz matrix is singular to working precision).
+PD_TOL = 1e-12
+#: Circulant eigenvalues above ``-EIG_TOL * max(eigenvalue)`` are round-off (set to 0).
+EIG_TOL = 1e-10
+#: Largest embedding tried (extendable families): ``N <= max(MAX_PAD_FACTOR (L - 1), PAD_MIN)``.
+MAX_PAD_FACTOR = 16
+PAD_MIN = 4096
+
+_SAMPLE_METHODS = ("auto", "circulant", "levinson")
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _real_scalar(name, value, lo=None, hi=None, what=None):
+    """Validate a finite real scalar strictly inside (lo, hi); return it as float."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    rng = what or f"in ({lo}, {hi})"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number {rng}, got {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v) or (lo is not None and not v > lo) or (hi is not None and not v < hi):
+        raise ValueError(f"{name} must be a real number {rng}, got {value!r}")
+    return v
+
+
+def _real_vector(name, value, allow_empty=True):
+    """Validate a 1-D finite real array; return float64 copy."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a 1-D array of real numbers, got {type(value).__name__}")
+    try:
+        arr = np.array(value, dtype=float, ndmin=1)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a 1-D array of real numbers") from exc
+    if np.asarray(value).dtype.kind not in "fiu" and np.asarray(value).size:
+        raise TypeError(f"{name} must be a 1-D array of real numbers, got dtype {np.asarray(value).dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if not allow_empty and arr.size == 0:
+        raise ValueError(f"{name} must have at least 1 entry")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    return arr
+
+
+def _as_cuts(cut, length):
+    """Return (array of validated cuts, was_scalar)."""
+    if cut is None or isinstance(cut, numbers.Integral) or np.ndim(cut) == 0:
+        return np.array([check_cut(cut, length)]), True
+    arr = np.asarray(cut)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"cut must be an integer or an array of integers, got dtype {arr.dtype}")
+    if length < 2:
+        raise ValueError(f"a bipartite cut needs length >= 2, got length {length}")
+    if arr.size and (arr.min() < 1 or arr.max() > length - 1):
+        raise ValueError(f"cut must be in [1, {length - 1}], got values in [{arr.min()}, {arr.max()}]")
+    return arr.astype(np.int64), False
+
+
+def _clip_rounding(mi):
+    """Set rounding-level negatives (> -1e-9 nats) of an exact MI to 0; keep anything else."""
+    mi = np.asarray(mi, dtype=float)
+    return np.where((mi < 0) & (mi > -1e-9), 0.0, mi)
+
+
+def fgn_autocovariance(hurst, lags) -> np.ndarray:
+    """Autocovariance of unit-variance fractional Gaussian noise at integer ``lags``.
+
+    ``acov(d) = 1/2 (|d+1|^{2H} - 2|d|^{2H} + |d-1|^{2H})``. For ``|d| >= 8`` the binomial
+    series ``d^{2H} sum_{k>=1} C(2H, 2k) d^{-2k}`` is used instead (same value, without the
+    cancellation of three terms of size ``d^{2H}``), so the result has full relative accuracy
+    at every lag. ``H = 1/2`` gives exactly 0 at every non-zero lag.
+    """
+    H = _real_scalar("hurst", hurst, 0.0, 1.0)
+    d = np.abs(np.asarray(lags, dtype=float))
+    out = np.empty(d.shape)
+    near = d < 8
+    dn = d[near]
+    two_h = 2.0 * H
+    out[near] = 0.5 * (np.abs(dn + 1) ** two_h - 2.0 * dn ** two_h + np.abs(dn - 1) ** two_h)
+    far = d[~near]
+    if far.size:
+        acc = np.zeros(far.shape)
+        coef = 1.0  # C(2H, m), m = 0, 1, 2, ...
+        inv2 = 1.0 / (far * far)
+        power = np.ones(far.shape)
+        for m in range(1, 41):
+            coef *= (two_h - m + 1) / m
+            if m % 2 == 0:
+                power = power * inv2
+                acc += coef * power
+                if abs(coef) * 8.0 ** (-m) < 1e-18:
+                    break
+        out[~near] = far ** two_h * acc
+    return out
+
+
+def _ar_step_down(phi):
+    """Reflection coefficients of an AR polynomial by the step-down (Schur-Cohn) recursion.
+
+    Returns the array ``k_1..k_p``, or None if some ``|k_t| >= 1`` (not stationary).
+    """
+    a = np.array(phi, dtype=float)
+    p = a.size
+    ks = np.zeros(p)
+    for t in range(p, 0, -1):
+        k = a[t - 1]
+        if not abs(k) < 1.0:
+            return None
+        ks[t - 1] = k
+        if t > 1:
+            a = (a[: t - 1] + k * a[t - 2 :: -1]) / ((1.0 - k) * (1.0 + k))
+    return ks
+
+
+def arma_autocovariance(ar, ma, n_lags) -> np.ndarray:
+    """Exact autocovariance ``gamma(0..n_lags-1)`` of a stationary ARMA(p, q), unit innovations.
+
+    ``W_t = sum_i ar_i W_{t-i} + e_t + sum_j ma_j e_{t-j}``, ``Var e_t = 1``. With the
+    MA(inf) weights ``psi_0 = 1``, ``psi_j = ma_j + sum_i ar_i psi_{j-i}``, the autocovariance
+    solves ``gamma(k) - sum_i ar_i gamma(|k - i|) = sum_{j=k..q} ma_j psi_{j-k}`` (``ma_0 = 1``):
+    a (p+1) x (p+1) linear system for lags ``0..p``, then the same equation as a recursion.
+    Stationarity is not checked here.
+    """
+    phi = np.asarray(ar, dtype=float)
+    theta = np.concatenate([[1.0], np.asarray(ma, dtype=float)])
+    p, q = phi.size, theta.size - 1
+    psi = np.zeros(q + 1)
+    psi[0] = 1.0
+    for j in range(1, q + 1):
+        psi[j] = theta[j] + sum(phi[i - 1] * psi[j - i] for i in range(1, min(j, p) + 1))
+    b = np.zeros(max(p, q) + 1)
+    for k in range(q + 1):
+        b[k] = np.dot(theta[k:], psi[: q + 1 - k])
+    A = np.eye(p + 1)
+    for k in range(p + 1):
+        for i in range(1, p + 1):
+            A[k, abs(k - i)] -= phi[i - 1]
+    n = max(int(n_lags), p + 1)
+    g = np.zeros(n)
+    g[: p + 1] = np.linalg.solve(A, b[: p + 1])
+    for k in range(p + 1, n):
+        g[k] = (np.dot(phi, g[k - 1 : k - p - 1 : -1]) if p else 0.0) + (b[k] if k <= q else 0.0)
+    return g[: int(n_lags)]
+
+
+# ------------------------------------------------------------------------------ the class
+
+
+class StationaryGaussian:
+    """Zero-mean stationary Gaussian process given by its autocovariance.
+
+    Parameters
+    ----------
+    autocovariance : array_like, shape (L,)
+        ``acov[d] = Cov(W_t, W_{t+d})``, ``d = 0..L-1``; finite, ``acov[0] > 0`` and positive
+        definite (checked by Levinson-Durbin at construction, O(L^2): every reflection
+        coefficient must have ``1 - k_t^2 > PD_TOL``). ``L <= LEVINSON_MAX``. Any scale.
+    channels : int
+        Independent stacked copies (one vector per position); MI is summed over them.
+
+    Examples
+    --------
+    >>> g = StationaryGaussian([2.0, 1.0, 0.5])
+    >>> round(g.bipartite_mi(1), 12) == round(-0.5 * np.log(1 - 0.25), 12)
+    True
+    """
+
+    #: Circulant embedding may be extended with the true autocovariance (set by families).
+    _extendable = False
+
+    def __init__(self, autocovariance, channels=1):
+        acov = _real_vector("autocovariance", autocovariance, allow_empty=False)
+        if not acov[0] > 0:
+            raise ValueError(f"autocovariance[0] (the variance) must be > 0, got {acov[0]!r}")
+        if acov.size > LEVINSON_MAX:
+            raise ValueError(f"len(autocovariance) must be in [1, {LEVINSON_MAX}] (positive "
+                             f"definiteness is checked in O(L^2)), got {acov.size}")
+        self._setup(acov, channels, max_order=acov.size - 1, tol=PD_TOL)
+        self._levinson  # validate now: raises "not positive definite"
+
+    def _setup(self, acov, channels, max_order, tol):
+        self.channels = check_int("channels", channels, 1)
+        self.length = int(acov.size)
+        acov = np.array(acov, dtype=float)
+        acov.setflags(write=False)
+        self._acov = acov
+        r = acov / acov[0]
+        r[0] = 1.0
+        self._r = r
+        if self.length > 1 and not np.any(r[1:]):
+            max_order = 0  # white noise: every predictor is 0
+        self._max_order = int(min(max_order, self.length - 1))
+        self._tol = float(tol)
+        self._warned = False
+
+    # ------------------------------------------------------------------ basics
+
+    def __repr__(self):
+        ch = "" if self.channels == 1 else f", channels={self.channels}"
+        return f"StationaryGaussian(length={self.length}{ch})"
+
+    @property
+    def autocovariance(self) -> np.ndarray:
+        """``acov[d]``, ``d = 0..L-1`` (read-only view)."""
+        return self._acov
+
+    @property
+    def variance(self) -> float:
+        return float(self._acov[0])
+
+    def autocorrelation(self) -> np.ndarray:
+        """``rho[d] = acov[d] / acov[0]``, ``d = 0..L-1`` (a copy)."""
+        return self._r.copy()
+
+    def _acov_extended(self, n):
+        """Autocovariance at lags ``0..n-1`` beyond L (families override; default: zeros)."""
+        out = np.zeros(n)
+        out[: min(n, self.length)] = self._acov[: min(n, self.length)]
+        return out
+
+    def _check_levinson(self, what):
+        # cost is L * max_order: O(L^2) unless the process is a finite-order AR
+        if self.length * self._max_order > LEVINSON_MAX * (LEVINSON_MAX - 1):
+            raise ValueError(
+                f"{what} needs the O(L^2) Levinson recursion; supported up to length "
+                f"{LEVINSON_MAX} (this process has length {self.length})"
+            )
+
+    @cached_property
+    def _levinson(self):
+        self._check_levinson("the exact conditionals / MI")
+        kappa, logv, bad = K._levinson(self._r, self._max_order, self._tol)
+        if bad:
+            raise ValueError(
+                f"autocovariance is not positive definite (the Levinson-Durbin recursion fails "
+                f"at order {bad}: the reflection coefficient there has |k| >= 1 or 1 - k^2 <= "
+                f"{self._tol:g}, so the leading {bad + 1}x{bad + 1} Toeplitz block is singular "
+                f"or indefinite)"
+            )
+        kappa.setflags(write=False)
+        logv.setflags(write=False)
+        return kappa, logv
+
+    def reflection_coefficients(self) -> np.ndarray:
+        """Reflection coefficients = partial autocorrelations ``k_1..k_{L-1}``, shape (L-1,)."""
+        return self._levinson[0][1:].copy()
+
+    def innovation_variances(self) -> np.ndarray:
+        """``v_t = Var(W_t | W_{<t})`` (one channel, absolute scale), shape (L,)."""
+        return self._acov[0] * np.exp(self._levinson[1])
+
+    def conditional_stds(self) -> np.ndarray:
+        """Exact std of every ``W_t`` given ``W_{<t}`` (one channel; data independent), shape (L,)."""
+        return np.sqrt(self._acov[0]) * np.exp(0.5 * self._levinson[1])
+
+    # ------------------------------------------------------------------ dense reference
+
+    def covariance(self) -> np.ndarray:
+        """Exact ``(L, L)`` covariance of one channel (dense Toeplitz; ``L <= DENSE_MAX``)."""
+        if self.length > DENSE_MAX:
+            raise ValueError(
+                f"covariance() needs a dense {self.length}x{self.length} matrix; supported up "
+                f"to length {DENSE_MAX} (this process has length {self.length})"
+            )
+        return scipy.linalg.toeplitz(self._acov)
+
+    # ------------------------------------------------------------------ sampling
+
+    @cached_property
+    def circulant_embedding(self):
+        """``(M, eigenvalues)`` of the circulant embedding used for sampling, or None.
+
+        ``M = 2N`` is the circulant size and ``eigenvalues`` (length ``N + 1``, negatives
+        within round-off set to 0) its non-redundant eigenvalues. None when no embedding
+        tried is non-negative (sampling then uses the exact O(L^2) recursion) and for L = 1.
+        """
+        L = self.length
+        if L == 1:
+            return None
+        n0 = L - 1
+        sizes = [n0]
+        if self._extendable:
+            n = 1 << max(0, (n0 - 1).bit_length())
+            n = n if n > n0 else 2 * n
+            while n <= max(MAX_PAD_FACTOR * n0, PAD_MIN):
+                sizes.append(n)
+                n *= 2
+        else:
+            sizes.append(max(1 << n0.bit_length(), 2 * n0))
+        ratios = []
+        for N in sizes:
+            ext = self._acov_extended(N + 1)
+            c = np.concatenate([ext, ext[N - 1 : 0 : -1]])
+            lam = scipy.fft.rfft(c).real
+            top = lam.max()
+            low = lam.min()
+            if top > 0 and low >= -EIG_TOL * top:
+                lam = np.maximum(lam, 0.0)
+                lam.setflags(write=False)
+                return 2 * N, lam
+            ratios.append(low / top if top > 0 else -np.inf)
+        self._embedding_failure = (sizes, ratios)
+        return None
+
+    def _failure_text(self):
+        sizes, ratios = self._embedding_failure
+        return (f"sizes M = {[2 * s for s in sizes]}, smallest / largest eigenvalue "
+                f"{', '.join(f'{r:.3g}' for r in ratios)}")
+
+    def sample(self, n, rng=None, method="auto") -> np.ndarray:
+        """Draw ``n`` sequences.
+
+        Parameters
+        ----------
+        n : int
+            Number of sequences, ``n >= 1``.
+        rng : None, int or numpy.random.Generator
+            Seed or generator; the same seed gives the identical array.
+        method : {"auto", "circulant", "levinson"}
+            ``"circulant"``: circulant embedding, O(L log L) per sequence, draws exactly
+            ``gen.standard_normal((n * C, M))`` (``M = circulant_embedding[0]``);
+            ``"levinson"``: the exact innovations recursion, O(L^2) per sequence (O(L p) for
+            AR(p)), draws exactly ``gen.standard_normal((n * C, L))``; ``"auto"``: circulant
+            when an embedding exists (always for AR(1) and fGn), else Levinson with a
+            ``RuntimeWarning``. L = 1 always uses one normal per sequence.
+
+        Returns
+        -------
+        ndarray, float64, shape ``(n, L)`` (one channel) or ``(n, L, C)``.
+        """
+        n = check_int("n", n, 1)
+        if not isinstance(method, str) or method not in _SAMPLE_METHODS:
+            raise ValueError(f"method must be one of {_SAMPLE_METHODS}, got {method!r}")
+        gen = as_generator(rng)
+        C, L = self.channels, self.length
+        emb = None if (method == "levinson" or L == 1) else self.circulant_embedding
+        if method == "circulant" and L > 1 and emb is None:
+            raise ValueError(
+                f"method='circulant': no non-negative circulant embedding "
+                f"({self._failure_text()}); "
+                f"use method='levinson' or 'auto'"
+            )
+        if emb is not None:
+            M, lam = emb
+            eps = gen.standard_normal((n * C, M))
+            x = np.ascontiguousarray(self._circulant_transform(eps, M, lam)[:, :L])
+        else:
+            if method == "auto" and L > 1 and not self._warned:
+                warnings.warn(
+                    f"circulant embedding has negative eigenvalues ({self._failure_text()}); sampling "
+                    f"by the exact O(L^2) Levinson recursion instead",
+                    RuntimeWarning, stacklevel=2,
+                )
+                self._warned = True
+            eps = gen.standard_normal((n * C, L))
+            x = self._levinson_transform(eps)
+        if C == 1:
+            return x
+        return np.ascontiguousarray(x.reshape(n, C, L).transpose(0, 2, 1))
+
+    @staticmethod
+    def _circulant_transform(eps, M, lam):
+        """Rows of ``M`` normals -> rows of ``L`` samples of the embedded covariance (see module doc)."""
+        N = M // 2
+        W = np.empty((eps.shape[0], N + 1), dtype=np.complex128)
+        # W_0 and W_N real N(0, 1); W_k = (a + i b) / sqrt(2) for 0 < k < N: exactly M normals
+        W.real[:, 0] = eps[:, 0]
+        W.imag[:, 0] = 0.0
+        W.real[:, N] = eps[:, 1]
+        W.imag[:, N] = 0.0
+        W.real[:, 1:N] = eps[:, 2::2] * math.sqrt(0.5)
+        W.imag[:, 1:N] = eps[:, 3::2] * math.sqrt(0.5)
+        W *= np.sqrt(lam)
+        return math.sqrt(M) * scipy.fft.irfft(W, n=M, axis=1)
+
+    def _levinson_transform(self, eps):
+        L = self.length
+        self._check_levinson("sampling without a circulant embedding")
+        sd = self.conditional_stds()
+        x = K._sample_levinson(self._r, np.ascontiguousarray(eps), sd, self._max_order)
+        return x[:, :L]
+
+    # ------------------------------------------------------------------ conditionals
+
+    def _as_sequences(self, x):
+        """Validate ``x`` and return it as (rows, L) float64 plus a function restoring the shape."""
+        if not isinstance(x, np.ndarray):
+            try:
+                x = np.asarray(x, dtype=float)
+            except (TypeError, ValueError) as exc:
+                raise TypeError("x must be a real array") from exc
+        if x.dtype.kind not in "fiu":
+            raise TypeError(f"x must be a real array, got dtype {x.dtype}")
+        L, C = self.length, self.channels
+        if C == 1:
+            ok = x.ndim in (1, 2) and x.shape[-1] == L
+            want = f"(n, {L}) or ({L},)"
+        else:
+            ok = x.ndim in (2, 3) and x.shape[-2:] == (L, C)
+            want = f"(n, {L}, {C}) or ({L}, {C})"
+        if not ok:
+            raise ValueError(f"x must have shape {want}, got {x.shape}")
+        x = np.asarray(x, dtype=np.float64)
+        if not np.all(np.isfinite(x)):
+            raise ValueError("x must be finite (no NaN or inf)")
+        shape = x.shape
+        if C == 1:
+            return np.ascontiguousarray(x.reshape(-1, L)), lambda a: a.reshape(shape)
+        X = np.ascontiguousarray(np.moveaxis(x.reshape(-1, L, C), 2, 1).reshape(-1, L))
+
+        def restore(a):
+            return np.moveaxis(a.reshape(-1, C, L), 1, 2).reshape(shape)
+
+        return X, restore
+
+    def conditional_moments(self, x):
+        """Exact mean and std of every ``x_t`` given ``x_{<t}``.
+
+        Parameters
+        ----------
+        x : array_like, shape ``(n, L)`` / ``(L,)`` (one channel) or ``(n, L, C)`` / ``(L, C)``
+
+        Returns
+        -------
+        mean, std : ndarrays shaped like ``x``. O(L^2 (n + 1)) by Levinson-Durbin on the fly
+        (O(L p (n + 1)) for AR(p)); no L x L matrix is stored.
+        """
+        X, restore = self._as_sequences(x)
+        self._check_levinson("conditional_moments()")
+        sd = self.conditional_stds()
+        mean = K._cond_means(self._r, X, self._max_order)
+        return restore(mean), restore(np.array(np.broadcast_to(sd, X.shape)))
+
+    def log_prob(self, x) -> np.ndarray:
+        """Exact log-density (nats) of each sequence (summed over channels), shape (n,)."""
+        mean, sd = self.conditional_moments(x)
+        x = np.asarray(x, dtype=float)
+        z = (x - mean) / sd
+        lp = -0.5 * z**2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
+        axes = tuple(range(1, lp.ndim)) if lp.ndim > (1 if self.channels == 1 else 2) else None
+        return lp.sum(axis=axes)
+
+    # ------------------------------------------------------------------ information
+
+    def bipartite_mi(self, cut=None):
+        """Exact ``I(W_{1:cut}; W_{cut+1:L})`` in nats, summed over channels.
+
+        ``cut`` is the number of positions in X (``1 <= cut <= L - 1``; ``None``: ``L // 2``);
+        an integer array of cuts returns an array. One Levinson pass (cached), then
+        ``I(c) = 1/2 sum_{j<m} (ln v_j - ln v_{j+L-m})``, ``m = min(c, L - c)``.
+        """
+        cuts, scalar = _as_cuts(cut, self.length)
+        if not scalar:
+            return self.bipartite_mi_profile()[cuts - 1]
+        logv = self._levinson[1]
+        c = int(cuts[0])
+        m = min(c, self.length - c)
+        val = 0.5 * float(np.sum(logv[:m] - logv[self.length - m:]))
+        return self.channels * float(_clip_rounding(val))
+
+    def bipartite_mi_profile(self) -> np.ndarray:
+        """Exact bipartite MI at every cut ``1..L-1`` (nats, summed over channels), shape (L-1,)."""
+        logv = self._levinson[1]
+        L = self.length
+        G = np.concatenate([[0.0], np.cumsum(logv)])  # G[n] = sum_{t<n} ln v_t (relative)
+        c = np.arange(1, L)
+        prof = 0.5 * (G[c] + G[L - c] - G[L])
+        return self.channels * _clip_rounding(prof)
+
+    def two_point_correlation(self, i, j):
+        """Exact correlation ``rho(|i - j|)`` of positions i and j (0-based); arrays broadcast."""
+        ii = np.asarray(i)
+        jj = np.asarray(j)
+        for name, a in (("i", ii), ("j", jj)):
+            if a.dtype.kind not in "iu":
+                raise TypeError(f"{name} must be an integer position, got dtype {a.dtype}")
+            if a.size and (a.min() < 0 or a.max() > self.length - 1):
+                raise ValueError(f"{name} must be in [0, {self.length - 1}], got {a.min()}..{a.max()}")
+        scalar = ii.ndim == 0 and jj.ndim == 0
+        out = self._r[np.abs(ii.astype(np.int64) - jj.astype(np.int64))]
+        return float(out) if scalar else out
+
+    def two_point_mi(self, i, j):
+        """Exact ``I(W_i; W_j) = -1/2 ln(1 - rho^2)`` nats, summed over channels (inf if i == j)."""
+        rho = np.asarray(self.two_point_correlation(i, j))
+        with np.errstate(divide="ignore"):
+            mi = -0.5 * self.channels * np.log1p(-np.minimum(rho**2, 1.0))
+        return float(mi) if mi.ndim == 0 else mi
+
+
+# ------------------------------------------------------------------------------ families
+
+
+class ARMA(StationaryGaussian):
+    """Stationary ARMA(p, q) process with unit marginal variance.
+
+    ``W_t = sum_{i=1..p} ar[i-1] W_{t-i} + e_t + sum_{j=1..q} ma[j-1] e_{t-j}``, then scaled to
+    ``Var W_t = 1``; the AR polynomial ``1 - ar_1 z - ... - ar_p z^p`` must have all roots
+    outside the unit circle (checked by the step-down recursion: all its reflection
+    coefficients in (-1, 1)). The autocovariance is computed exactly
+    (:func:`arma_autocovariance`). Pure AR (``q = 0``): reflection coefficients vanish beyond
+    order p, so MI, conditionals and sampling fallback are O(L p) and the bipartite MI is
+    constant, ``-1/2 sum_{s<=p} s ln(1 - k_s^2)``, once both sides have ``>= p`` positions.
+    With an MA part the Levinson computations are O(L^2) (``L <= LEVINSON_MAX``).
+
+    Parameters
+    ----------
+    ar, ma : sequence of float
+        AR coefficients ``phi_1..phi_p`` and MA coefficients ``theta_1..theta_q`` (may be empty).
+    length : int
+        ``L >= 1`` (keyword-only).
+    channels : int
+        Independent stacked copies.
+    """
+
+    _extendable = True
+
+    def __init__(self, ar=(), ma=(), *, length, channels=1):
+        phi = _real_vector("ar", ar)
+        theta = _real_vector("ma", ma)
+        L = check_int("length", length, 1, LENGTH_MAX)
+        ks = _ar_step_down(phi)
+        if ks is None:
+            roots = np.roots(np.concatenate([-phi[::-1], [1.0]])) if phi.size else np.array([])
+            mod = float(np.min(np.abs(roots))) if roots.size else math.inf
+            raise ValueError(
+                "ar coefficients must give a stationary process: all roots of "
+                f"1 - ar_1 z - ... - ar_p z^p strictly outside the unit circle (smallest "
+                f"root modulus here {mod:.6g})"
+            )
+        self.ar = tuple(float(v) for v in phi)
+        self.ma = tuple(float(v) for v in theta)
+        g = self._unit_acov(L)
+        self.innovation_variance = float(1.0 / self._gamma0)
+        p, q = phi.size, theta.size
+        # AR(p): Levinson stops at order p (k_t = 0 beyond, exactly in theory); an MA part
+        # makes every order count.
+        self._setup(g, channels, max_order=p if q == 0 else L - 1, tol=0.0)
+
+    def _unit_acov(self, n):
+        g = arma_autocovariance(self.ar, self.ma, n)
+        self._gamma0 = float(g[0])
+        out = g / g[0]
+        out[0] = 1.0
+        return out
+
+    def _acov_extended(self, n):
+        return self._unit_acov(n)
+
+    def __repr__(self):
+        ch = "" if self.channels == 1 else f", channels={self.channels}"
+        return f"ARMA(ar={self.ar}, ma={self.ma}, length={self.length}{ch})"
+
+
+class AR1(ARMA):
+    """AR(1) with unit variance: ``acov[d] = phi^d``, ``-1 < phi < 1``.
+
+    Closed forms: two-point MI ``-1/2 ln(1 - phi^{2|i-j|})``; bipartite MI ``-1/2 ln(1 - phi^2)``
+    at every cut (Markov); conditional mean ``phi x_{t-1}``, std ``sqrt(1 - phi^2)`` for t >= 1.
+    Everything is O(L).
+    """
+
+    def __init__(self, phi, length, channels=1):
+        self.phi = _real_scalar("phi", phi, -1.0, 1.0)
+        super().__init__(ar=(self.phi,), length=length, channels=channels)
+
+    def _unit_acov(self, n):
+        self._gamma0 = 1.0 / ((1.0 - self.phi) * (1.0 + self.phi))
+        with np.errstate(under="ignore"):
+            return np.power(self.phi, np.arange(n, dtype=float))
+
+    def __repr__(self):
+        ch = "" if self.channels == 1 else f", channels={self.channels}"
+        return f"AR1(phi={self.phi}, length={self.length}{ch})"
+
+
+class FractionalGaussianNoise(StationaryGaussian):
+    """Fractional Gaussian noise (increments of fractional Brownian motion), unit variance.
+
+    ``acov(d) = 1/2 (|d+1|^{2H} - 2|d|^{2H} + |d-1|^{2H})`` (:func:`fgn_autocovariance`),
+    ``0 < H < 1``. ``H = 1/2`` is white noise (all MI 0); ``H > 1/2`` long memory,
+    ``rho(d) ~ H (2H - 1) d^{2H - 2}``, so the two-point MI decays like ``d^{-alpha}`` with
+    ``alpha = 4 - 4H`` (:attr:`two_point_exponent`); the bipartite MI grows like ``ln L``.
+    Sampling by the minimal circulant embedding (non-negative for every H); MI and
+    conditionals by Levinson in O(L^2) (``L <= LEVINSON_MAX``).
+    """
+
+    _extendable = True
+
+    def __init__(self, hurst, length, channels=1):
+        self.hurst = _real_scalar("hurst", hurst, 0.0, 1.0)
+        L = check_int("length", length, 1, LENGTH_MAX)
+        self._setup(fgn_autocovariance(self.hurst, np.arange(L)), channels, max_order=L - 1, tol=0.0)
+
+    def _acov_extended(self, n):
+        return fgn_autocovariance(self.hurst, np.arange(n))
+
+    @property
+    def two_point_exponent(self) -> float:
+        """``alpha`` of ``I(W_i; W_{i+d}) ~ d^{-alpha}``: ``4 - 4H`` (``inf`` for H = 1/2: zero MI)."""
+        return math.inf if self.hurst == 0.5 else 4.0 - 4.0 * self.hurst
+
+    def __repr__(self):
+        ch = "" if self.channels == 1 else f", channels={self.channels}"
+        return f"FractionalGaussianNoise(hurst={self.hurst}, length={self.length}{ch})"
