@@ -1,0 +1,219 @@
+"""Private numba kernels of the hierarchical discrete family (``discrete.py``).
+
+Notation. Branching ``b``, copies ``k``, alphabet size ``M``, levels ``l``. A level-s
+process (length ``lens[s] = b**s``) is one of ``nodes[s] = k**(l - s)`` nodes of the tree
+of copies: node ``n`` of level ``s >= 2`` has children ``n*k + m`` (``m < k``) at level
+``s - 1``. Row ``r`` of node ``n`` (positions ``r*b .. r*b + b - 1``) is
+``perm[u]`` written as ``b`` base-M digits (most significant first), where the input tuple
+``u = (c_0, .., c_{k-1}, f_0, .., f_{b-k-1})`` (again most significant first) holds the
+symbol at position ``r`` of each child and ``b - k`` fresh symbols. Level-1 nodes are rows
+drawn from the base law.
+
+**Storage of one sequence's tree.** Level ``s`` occupies ``nodes[s] * lens[s]`` symbols at
+offset ``soff[s]`` (node after node), conditionals use the same layout times ``M``.
+
+**Random numbers.** ``ub[j, g]`` (one uniform per level-1 node, node order) picks the base
+row by inverse CDF; ``uf[j, .]`` holds one uniform per fresh symbol, ordered by level
+``s = 2..l``, node, row, fresh column. Each sequence uses only its own row of ``ub`` and
+``uf``, so results do not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def _search(cdf, u):
+    """First index ``i`` with ``cdf[i] > u`` (``np.searchsorted(cdf, u, 'right')``)."""
+    lo = 0
+    hi = cdf.shape[0] - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cdf[mid] > u:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@njit(parallel=True, cache=True)
+def sample_tree(ub, uf, b, k, M, nodes, lens, soff, total, base_cdf, fresh_cdf, perm, out):
+    """Sample ``out.shape[0]`` sequences bottom-up from the uniforms ``ub`` and ``uf``."""
+    n = out.shape[0]
+    nl = lens.shape[0] - 1
+    L = lens[nl]
+    nf = b - k
+    for j in prange(n):
+        buf = np.empty(total, dtype=np.int32)
+        # level 1: base rows by inverse CDF
+        for g in range(nodes[1]):
+            v = _search(base_cdf, ub[j, g])
+            o = soff[1] + g * b
+            for i in range(b - 1, -1, -1):
+                buf[o + i] = v % M
+                v //= M
+        fpos = 0
+        for s in range(2, nl + 1):
+            Lc = lens[s - 1]
+            co = soff[s - 1]
+            for g in range(nodes[s]):
+                o = soff[s] + g * lens[s]
+                c0 = co + g * k * Lc
+                for r in range(Lc):
+                    u = 0
+                    for m in range(k):
+                        u = u * M + buf[c0 + m * Lc + r]
+                    for f in range(nf):
+                        x = _search(fresh_cdf, uf[j, fpos])
+                        fpos += 1
+                        u = u * M + x
+                    v = perm[u]
+                    base = o + r * b
+                    for i in range(b - 1, -1, -1):
+                        buf[base + i] = v % M
+                        v //= M
+        top = soff[nl]
+        for p in range(L):
+            out[j, p] = buf[top + p]
+    return out
+
+
+@njit(cache=True)
+def _invert(tok, b, k, M, nodes, lens, soff, inv, fresh_logp, buf):
+    """Fill the tree ``buf`` from one top-level sequence; return the fresh log-probability."""
+    nl = lens.shape[0] - 1
+    top = soff[nl]
+    for p in range(lens[nl]):
+        buf[top + p] = tok[p]
+    lf = 0.0
+    nf = b - k
+    for s in range(nl, 1, -1):
+        Lc = lens[s - 1]
+        co = soff[s - 1]
+        for g in range(nodes[s]):
+            o = soff[s] + g * lens[s]
+            c0 = co + g * k * Lc
+            for r in range(Lc):
+                v = 0
+                base = o + r * b
+                for i in range(b):
+                    v = v * M + buf[base + i]
+                u = inv[v]
+                for f in range(nf):
+                    lf += fresh_logp[u % M]
+                    u //= M
+                for m in range(k - 1, -1, -1):
+                    buf[c0 + m * Lc + r] = u % M
+                    u //= M
+    return lf
+
+
+@njit(parallel=True, cache=True)
+def log_prob_tree(tokens, b, k, M, nodes, lens, soff, total, inv, fresh_logp, base_logp):
+    """Exact log-probability of each sequence: base rows plus fresh symbols (bijections)."""
+    n = tokens.shape[0]
+    out = np.empty(n)
+    for j in prange(n):
+        buf = np.empty(total, dtype=np.int32)
+        lp = _invert(tokens[j], b, k, M, nodes, lens, soff, inv, fresh_logp, buf)
+        for g in range(nodes[1]):
+            o = soff[1] + g * b
+            v = 0
+            for i in range(b):
+                v = v * M + buf[o + i]
+            lp += base_logp[v]
+        out[j] = lp
+    return out
+
+
+@njit(parallel=True, cache=True)
+def cond_tree(tokens, b, k, M, nodes, lens, soff, total, inv, perm, fresh, fresh_logp,
+              psum, psum_off, full, out_full, out_obs, bad):
+    """Exact ``p(w_t | w_<t)`` by message passing over the tree of copies.
+
+    Top-down, every complete row is inverted to the copies' symbols; bottom-up, each
+    node's row ``r`` gets the law of its input tuple from the children's one-step
+    predictive laws at position ``r`` (independent copies) and the fresh law, pushed
+    through the bijection; the conditionals of the row's ``b`` entries are ratios of
+    block sums of that law along the observed prefix of the row. ``full``: write
+    ``out_full[j] (L, M)``; else write ``out_obs[j, t] = log p(w_t | w_<t)``. ``bad[j]``
+    is set when a conditional is undefined (a zero-probability prefix).
+    """
+    n = tokens.shape[0]
+    nl = lens.shape[0] - 1
+    L = lens[nl]
+    MB = perm.shape[0]
+    for j in prange(n):
+        buf = np.empty(total, dtype=np.int32)
+        cb = np.empty(total * M)
+        A = np.empty(MB)
+        P = np.empty(MB)
+        tmp = np.empty(M)
+        _invert(tokens[j], b, k, M, nodes, lens, soff, inv, fresh_logp, buf)
+        ok = True
+        # level 1: conditionals of the base row from prefix block sums
+        for g in range(nodes[1]):
+            o = soff[1] + g * b
+            pre = 0
+            for i in range(b):
+                den = psum[psum_off[i] + pre]
+                if den <= 0.0:
+                    ok = False
+                    den = 1.0
+                for x in range(M):
+                    cb[(o + i) * M + x] = psum[psum_off[i + 1] + pre * M + x] / den
+                pre = pre * M + buf[o + i]
+        for s in range(2, nl + 1):
+            Lc = lens[s - 1]
+            co = soff[s - 1]
+            for g in range(nodes[s]):
+                o = soff[s] + g * lens[s]
+                c0 = co + g * k * Lc
+                for r in range(Lc):
+                    # law of the input tuple: outer product of the k predictive laws and fresh
+                    A[0] = 1.0
+                    ln = 1
+                    for d in range(b):
+                        for jj in range(ln - 1, -1, -1):
+                            a = A[jj]
+                            if d < k:
+                                q0 = (c0 + d * Lc + r) * M
+                                for x in range(M - 1, -1, -1):
+                                    A[jj * M + x] = a * cb[q0 + x]
+                            else:
+                                for x in range(M - 1, -1, -1):
+                                    A[jj * M + x] = a * fresh[x]
+                        ln *= M
+                    for u in range(MB):
+                        P[perm[u]] = A[u]
+                    start = 0
+                    blk = MB
+                    base = o + r * b
+                    for i in range(b):
+                        sub = blk // M
+                        tot = 0.0
+                        for x in range(M):
+                            acc = 0.0
+                            z0 = start + x * sub
+                            for z in range(z0, z0 + sub):
+                                acc += P[z]
+                            tmp[x] = acc
+                            tot += acc
+                        if tot <= 0.0:
+                            ok = False
+                            tot = 1.0
+                        for x in range(M):
+                            cb[(base + i) * M + x] = tmp[x] / tot
+                        start += buf[base + i] * sub
+                        blk = sub
+        bad[j] = not ok
+        top = soff[nl]
+        if full:
+            for p in range(L):
+                for x in range(M):
+                    out_full[j, p, x] = cb[(top + p) * M + x]
+        else:
+            for p in range(L):
+                out_obs[j, p] = np.log(cb[(top + p) * M + tokens[j, p]])
