@@ -16,6 +16,27 @@ from .hierarchical import (
 )
 from .mixing import hadamard_mixing, paper_mixing
 from .design import Design, design
+from .stationary import AR1, ARMA, FractionalGaussianNoise, StationaryGaussian
+from .markov import HierarchicalMarkov, MarkovChain
+from .discrete import HierarchicalDiscrete
+from .registry import (
+    Family,
+    GroundTruthTask,
+    as_task,
+    families,
+    make_process,
+    process_id,
+)
+from .validate import TaskEstimator, validate
+
+
+def __getattr__(name):
+    # ``l2m_sim.estimators`` imports torch (neural estimators): load it on first use
+    if name == "estimators":
+        import importlib
+
+        return importlib.import_module(".estimators", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __version__ = "0.1.0"
 
@@ -32,4 +53,19 @@ __all__ = [
     "DEFAULT_COUPLING",
     "Design",
     "design",
+    "StationaryGaussian",
+    "AR1",
+    "ARMA",
+    "FractionalGaussianNoise",
+    "MarkovChain",
+    "HierarchicalMarkov",
+    "HierarchicalDiscrete",
+    "Family",
+    "GroundTruthTask",
+    "as_task",
+    "families",
+    "make_process",
+    "process_id",
+    "TaskEstimator",
+    "validate",
 ]
