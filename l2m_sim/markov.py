@@ -422,8 +422,12 @@ class MarkovChain:
         if d == 0:
             return _entropy(pa)
         Rd = self._power_dev(d)
-        # T^d = Pi + R^d; deviation D = T^d - 1 p_b with p_b = p_a T^d, without cancellation
-        D = (self._Pi - pa @ self._Pi) + (Rd - pa @ Rd)
+        # T^d = Pi + R^d; deviation D = T^d - 1 p_b with p_b = p_a T^d, without cancellation.
+        # With one closed class every row of Pi is pi and Pi - 1 (p_a Pi) = 0 exactly (computed,
+        # it would leave a 1e-16 floor from sum(p_a) != 1 in floating point).
+        D = Rd - pa @ Rd
+        if self._n_closed > 1:
+            D = D + (self._Pi - pa @ self._Pi)
         pb = np.maximum(pa @ self._Pi + pa @ Rd, 0.0)
         return _mi_from_deviation(pa, pb, pa[:, None] * D)
 

@@ -257,24 +257,46 @@ def test_chain_bipartite_is_one_step_mi_and_constant_when_stationary():
     assert mn.bipartite_mi(1) != pytest.approx(mn.bipartite_mi(999), rel=1e-6)
 
 
-def test_chain_two_point_large_distance_accuracy():
-    """Tiny MI keeps relative accuracy: compare with an extended-precision reference."""
-    from fractions import Fraction
-
-    p, q = Fraction(3, 10), Fraction(1, 5)
-    T = np.array([[1 - float(p), float(p)], [float(q), 1 - float(q)]])
-    m = MarkovChain(T, 10**6)
+def mp_two_point(T, p0, i, j):
+    """Reference I(W_i; W_j), i < j, in 60-digit arithmetic (mpmath matrix powers)."""
     import mpmath as mp
 
-    mp.mp.dps = 60
-    P, Q = mp.mpf(3) / 10, mp.mpf(1) / 5
-    pi = [Q / (P + Q), P / (P + Q)]
-    for d in (1, 10, 40, 100, 300):
-        lam = (1 - P - Q) ** d
-        Td = [[pi[0] + lam * pi[1], pi[1] - lam * pi[1]], [pi[0] - lam * pi[0], pi[1] + lam * pi[0]]]
-        ref = sum(pi[x] * Td[x][y] * mp.log(Td[x][y] / pi[y]) for x in range(2) for y in range(2))
-        assert m.two_point_mi(0, d) == pytest.approx(float(ref), rel=1e-9), d
-    assert m.two_point_mi(0, 300) < 1e-150
+    with mp.workdps(60):
+        M = len(p0)
+        Tm = mp.matrix([[mp.mpf(float(v)) for v in row] for row in T])
+        pa = mp.matrix([[mp.mpf(float(v)) for v in p0]])
+        for _ in range(i):
+            pa = pa * Tm
+        Td = mp.eye(M)
+        for _ in range(j - i):
+            Td = Td * Tm
+        pb = pa * Td
+        out = mp.mpf(0)
+        for x in range(M):
+            for y in range(M):
+                P = pa[0, x] * Td[x, y]
+                if P > 0:
+                    out += P * mp.log(Td[x, y] / pb[0, y])
+        return float(out)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_chain_two_point_large_distance_accuracy(seed):
+    """Tiny MI keeps its relative accuracy (no 1e-16 floor): 60-digit reference."""
+    rng = np.random.default_rng(seed)
+    T = random_stochastic(rng, 3)
+    T[:, -1] = 1 - T[:, :-1].sum(axis=1)  # rows sum to 1 in floating point as well as possible
+    p0 = rng.dirichlet(np.ones(3))
+    lam = abs(MarkovChain(T, 10).second_eigenvalue())
+    for start in (None, p0):
+        m = MarkovChain(T, 10**6, initial=start)
+        init = m.initial
+        for i, d in [(0, 1), (0, 5), (3, 20), (7, 60), (2, 150)]:
+            if lam ** (2 * d) < 1e-200:
+                continue
+            ref = mp_two_point(T, init, i, i + d)
+            assert m.two_point_mi(i, i + d) == pytest.approx(ref, rel=1e-8), (i, d)
+    assert m.two_point_mi(0, 150) < 1e-30 or lam > 0.6
 
 
 def test_chain_two_point_symmetric_and_array():
