@@ -38,9 +38,25 @@ def _search(cdf, u):
     return lo
 
 
+@njit(cache=True, inline="always")
+def _draw(cdf, u):
+    """Same result as :func:`_search`; branch-free count for small alphabets (random bits
+    make the comparisons of a search unpredictable, each mispredict costs ~15 cycles)."""
+    n = cdf.shape[0]
+    if n > 32:
+        return _search(cdf, u)
+    x = 0
+    for i in range(n - 1):
+        x += u >= cdf[i]
+    return x
+
+
 @njit(parallel=True, cache=True)
-def sample_tree(ub, uf, b, k, M, nodes, lens, soff, total, base_cdf, fresh_cdf, perm, out):
-    """Sample ``out.shape[0]`` sequences bottom-up from the uniforms ``ub`` and ``uf``."""
+def sample_tree(ub, uf, b, k, M, nodes, lens, soff, total, base_cdf, fresh_cdf, odig, out):
+    """Sample ``out.shape[0]`` sequences bottom-up from the uniforms ``ub`` and ``uf``.
+
+    ``odig[u, i]`` is digit ``i`` of ``perm[u]`` (the row written for input tuple ``u``).
+    """
     n = out.shape[0]
     nl = lens.shape[0] - 1
     L = lens[nl]
@@ -66,14 +82,12 @@ def sample_tree(ub, uf, b, k, M, nodes, lens, soff, total, base_cdf, fresh_cdf, 
                     for m in range(k):
                         u = u * M + buf[c0 + m * Lc + r]
                     for f in range(nf):
-                        x = _search(fresh_cdf, uf[j, fpos])
+                        x = _draw(fresh_cdf, uf[j, fpos])
                         fpos += 1
                         u = u * M + x
-                    v = perm[u]
                     base = o + r * b
-                    for i in range(b - 1, -1, -1):
-                        buf[base + i] = v % M
-                        v //= M
+                    for i in range(b):
+                        buf[base + i] = odig[u, i]
         top = soff[nl]
         for p in range(L):
             out[j, p] = buf[top + p]
@@ -81,14 +95,16 @@ def sample_tree(ub, uf, b, k, M, nodes, lens, soff, total, base_cdf, fresh_cdf, 
 
 
 @njit(cache=True)
-def _invert(tok, b, k, M, nodes, lens, soff, inv, fresh_logp, buf):
-    """Fill the tree ``buf`` from one top-level sequence; return the fresh log-probability."""
+def _invert(tok, b, k, M, nodes, lens, soff, idig, fresh_logp, buf):
+    """Fill the tree ``buf`` from one top-level sequence; return the fresh log-probability.
+
+    ``idig[v, m]`` is digit ``m`` of ``inv[v]`` (the input tuple of row ``v``).
+    """
     nl = lens.shape[0] - 1
     top = soff[nl]
     for p in range(lens[nl]):
         buf[top + p] = tok[p]
     lf = 0.0
-    nf = b - k
     for s in range(nl, 1, -1):
         Lc = lens[s - 1]
         co = soff[s - 1]
@@ -100,24 +116,21 @@ def _invert(tok, b, k, M, nodes, lens, soff, inv, fresh_logp, buf):
                 base = o + r * b
                 for i in range(b):
                     v = v * M + buf[base + i]
-                u = inv[v]
-                for f in range(nf):
-                    lf += fresh_logp[u % M]
-                    u //= M
-                for m in range(k - 1, -1, -1):
-                    buf[c0 + m * Lc + r] = u % M
-                    u //= M
+                for f in range(k, b):
+                    lf += fresh_logp[idig[v, f]]
+                for m in range(k):
+                    buf[c0 + m * Lc + r] = idig[v, m]
     return lf
 
 
 @njit(parallel=True, cache=True)
-def log_prob_tree(tokens, b, k, M, nodes, lens, soff, total, inv, fresh_logp, base_logp):
+def log_prob_tree(tokens, b, k, M, nodes, lens, soff, total, idig, fresh_logp, base_logp):
     """Exact log-probability of each sequence: base rows plus fresh symbols (bijections)."""
     n = tokens.shape[0]
     out = np.empty(n)
     for j in prange(n):
         buf = np.empty(total, dtype=np.int32)
-        lp = _invert(tokens[j], b, k, M, nodes, lens, soff, inv, fresh_logp, buf)
+        lp = _invert(tokens[j], b, k, M, nodes, lens, soff, idig, fresh_logp, buf)
         for g in range(nodes[1]):
             o = soff[1] + g * b
             v = 0
@@ -129,29 +142,30 @@ def log_prob_tree(tokens, b, k, M, nodes, lens, soff, total, inv, fresh_logp, ba
 
 
 @njit(parallel=True, cache=True)
-def cond_tree(tokens, b, k, M, nodes, lens, soff, total, inv, perm, fresh, fresh_logp,
+def cond_tree(tokens, b, k, M, nodes, lens, soff, total, idig, odig, fresh, fresh_logp,
               psum, psum_off, full, out_full, out_obs, bad):
     """Exact ``p(w_t | w_<t)`` by message passing over the tree of copies.
 
     Top-down, every complete row is inverted to the copies' symbols; bottom-up, each
-    node's row ``r`` gets the law of its input tuple from the children's one-step
-    predictive laws at position ``r`` (independent copies) and the fresh law, pushed
-    through the bijection; the conditionals of the row's ``b`` entries are ratios of
-    block sums of that law along the observed prefix of the row. ``full``: write
-    ``out_full[j] (L, M)``; else write ``out_obs[j, t] = log p(w_t | w_<t)``. ``bad[j]``
-    is set when a conditional is undefined (a zero-probability prefix).
+    node's row ``r`` gets the law ``A`` of its input tuple from the children's one-step
+    predictive laws at position ``r`` (independent copies) and the fresh law. One pass
+    over the input tuples ``u`` adds ``A[u]`` to ``S[i, d_i]`` for the output digits
+    ``d_i = odig[u, i]`` while the output prefix ``d_<i`` equals the observed row prefix,
+    so ``S[i, x] / sum_x S[i, x] = p(entry i = x | observed entries < i, past)``.
+    ``full``: write ``out_full[j] (L, M)``; else ``out_obs[j, t] = log p(w_t | w_<t)``.
+    ``bad[j]`` is set when a conditional is undefined (a zero-probability prefix).
     """
     n = tokens.shape[0]
     nl = lens.shape[0] - 1
     L = lens[nl]
-    MB = perm.shape[0]
+    MB = odig.shape[0]
     for j in prange(n):
         buf = np.empty(total, dtype=np.int32)
         cb = np.empty(total * M)
         A = np.empty(MB)
-        P = np.empty(MB)
-        tmp = np.empty(M)
-        _invert(tokens[j], b, k, M, nodes, lens, soff, inv, fresh_logp, buf)
+        S = np.empty(b * M)
+        obs = np.empty(b, dtype=np.int64)
+        _invert(tokens[j], b, k, M, nodes, lens, soff, idig, fresh_logp, buf)
         ok = True
         # level 1: conditionals of the base row from prefix block sums
         for g in range(nodes[1]):
@@ -186,28 +200,26 @@ def cond_tree(tokens, b, k, M, nodes, lens, soff, total, inv, perm, fresh, fresh
                                 for x in range(M - 1, -1, -1):
                                     A[jj * M + x] = a * fresh[x]
                         ln *= M
-                    for u in range(MB):
-                        P[perm[u]] = A[u]
-                    start = 0
-                    blk = MB
                     base = o + r * b
                     for i in range(b):
-                        sub = blk // M
+                        obs[i] = buf[base + i]
+                    S[:] = 0.0
+                    for u in range(MB):
+                        a = A[u]
+                        for i in range(b):
+                            dd = odig[u, i]
+                            S[i * M + dd] += a
+                            if dd != obs[i]:
+                                break
+                    for i in range(b):
                         tot = 0.0
                         for x in range(M):
-                            acc = 0.0
-                            z0 = start + x * sub
-                            for z in range(z0, z0 + sub):
-                                acc += P[z]
-                            tmp[x] = acc
-                            tot += acc
+                            tot += S[i * M + x]
                         if tot <= 0.0:
                             ok = False
                             tot = 1.0
                         for x in range(M):
-                            cb[(base + i) * M + x] = tmp[x] / tot
-                        start += buf[base + i] * sub
-                        blk = sub
+                            cb[(base + i) * M + x] = S[i * M + x] / tot
         bad[j] = not ok
         top = soff[nl]
         if full:
