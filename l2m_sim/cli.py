@@ -1,9 +1,11 @@
 """The ``l2m-sim`` command-line tool.
 
-One sub-command per main job. ``demo`` exists now; sample, exact MI, estimator
-validation, training, sweeps and plots slot in as further sub-commands: each one adds a
-``_add_<name>(subparsers)`` function that builds its parser and sets ``func`` to a
-handler ``(args, command) -> exit code``.
+One sub-command per main job: ``families`` (what can be simulated), ``sample``, ``mi``
+(exact tables), ``validate`` (estimators against the truth), ``train``, ``sweep CONFIG``,
+``plot RESULTS`` and ``demo``. Each has a ``_add_<name>(subparsers)`` function that builds
+its parser and sets ``func`` to a handler ``(args, command) -> exit code``. Processes are
+named by family or id (``l2m-sim families`` lists them), e.g. ``subvolume``,
+``ar1:phi=0.5`` or ``markov-binary:flip=0.2,length=64``.
 
 Exit codes: 0 success, 1 failure while running, 2 bad arguments or refusing to
 overwrite an existing output file.
@@ -81,6 +83,325 @@ def _run_demo(args, command: str) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- helpers
+
+
+def _float_pos(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _refuse_existing(path, force: bool, name: str) -> bool:
+    """Print an error and return True if ``path`` exists and may not be overwritten."""
+    from pathlib import Path
+
+    if Path(path).exists() and not force:
+        print(f"l2m-sim: error: {name} {str(path)!r} exists; pass --force to overwrite it",
+              file=sys.stderr)
+        return True
+    return False
+
+
+def _process_at(spec: str, length):
+    """A process from an id / family name, at ``length`` if given."""
+    from .registry import family, make_process, parse_process_id
+
+    if length is None:
+        return make_process(spec)
+    name, params = parse_process_id(spec)
+    fam = family(name)
+    params.pop(fam.length_param, None)
+    return fam.at_length(length, **params)
+
+
+def _fail(command: str, exc: Exception) -> int:
+    print(f"l2m-sim {command}: error: {exc}", file=sys.stderr)
+    return 2
+
+
+# ---------------------------------------------------------------------- families
+
+
+def _add_families(sub) -> None:
+    p = sub.add_parser("families", help="list the process families and their parameters",
+                       description="List the registered process families, their default "
+                                   "ids and what they are.")
+    p.set_defaults(func=_run_families, parser=p)
+
+
+def _run_families(args, command: str) -> int:
+    from .registry import families
+
+    for name, fam in families().items():
+        print(f"{name:<20} {fam.kind:<9} {fam.description}")
+        print(f"{'':<20} {'':<9} default id: {fam.id()}  (length set by {fam.length_param})")
+    return 0
+
+
+# ---------------------------------------------------------------------- sample
+
+
+def _add_sample(sub) -> None:
+    p = sub.add_parser("sample", help="draw seeded samples of a process to .npy or .nc",
+                       description="Draw N seeded sequences of a process and save them "
+                                   "(.npy: the array; .nc: a labelled dataset with the id).")
+    p.add_argument("process", help="family name or process id (see `l2m-sim families`)")
+    p.add_argument("--n", type=_int_in(1), default=8, help="number of sequences (default 8)")
+    p.add_argument("--length", type=_int_in(2), default=None,
+                   help="sequence length (default: the id's own)")
+    p.add_argument("--seed", type=_int_in(0), default=0, help="seed (default 0)")
+    p.add_argument("--out", required=True, metavar="FILE", help="output .npy or .nc file")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(func=_run_sample, parser=p)
+
+
+def _run_sample(args, command: str) -> int:
+    import numpy as np
+    import xarray as xr
+
+    if not args.out.endswith((".npy", ".nc")):
+        args.parser.error(f"--out must end in .npy or .nc, got {args.out!r}")
+    if _refuse_existing(args.out, args.force, "--out"):
+        return 2
+    try:
+        p = _process_at(args.process, args.length)
+    except (ValueError, TypeError) as exc:
+        return _fail("sample", exc)
+    x = p.sample(args.n, rng=args.seed)
+    from pathlib import Path
+
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    if args.out.endswith(".npy"):
+        np.save(args.out, x)
+    else:
+        dims = ("sample", "position") + (("channel",) if x.ndim == 3 else ())
+        xr.Dataset({"x": (dims, x)}, attrs={"process": args.process, "seed": args.seed,
+                                             "command": command}).to_netcdf(
+            args.out, engine="h5netcdf")
+    print(f"wrote {args.out}: {x.shape} {x.dtype} from {p!r}")
+    return 0
+
+
+# ---------------------------------------------------------------------- mi
+
+
+def _add_mi(sub) -> None:
+    p = sub.add_parser("mi", help="exact bipartite and two-point MI tables",
+                       description="Print the exact bipartite MI (at --cut, default the "
+                                   "middle) and two-point MI I(W_0; W_d) of processes over "
+                                   "lengths, in nats, with the fitted exponent.")
+    p.add_argument("processes", nargs="+", help="family names or process ids")
+    p.add_argument("--lengths", type=_int_in(2), nargs="+", default=None,
+                   help="sequence lengths (default: each id's own)")
+    p.add_argument("--distances", type=_int_in(1), nargs="+", default=[1, 4, 16],
+                   help="two-point distances (default 1 4 16)")
+    p.add_argument("--out", default=None, metavar="FILE", help="also write a .nc dataset")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(func=_run_mi, parser=p)
+
+
+def _run_mi(args, command: str) -> int:
+    import math
+
+    import numpy as np
+    import xarray as xr
+
+    from .plot import fitted_slope
+
+    if args.out is not None and _refuse_existing(args.out, args.force, "--out"):
+        return 2
+    rows = []
+    for spec in args.processes:
+        lengths = args.lengths or [None]
+        for L in lengths:
+            try:
+                p = _process_at(spec, L)
+                bp = p.bipartite_mi()
+                se = 0.0
+            except ValueError as exc:
+                if "p" in locals() and hasattr(p, "bipartite_mi_mc"):
+                    bp, se = p.bipartite_mi_mc(p.length // 2, 4000, rng=0)
+                else:
+                    return _fail("mi", exc)
+            except TypeError as exc:
+                return _fail("mi", exc)
+            tp = [p.two_point_mi(0, d) if d < p.length else math.nan for d in args.distances]
+            rows.append((spec, p.length, bp, se, tp))
+            del p
+    head = f"{'process':<28} {'L':>8} {'I_BP (nats)':>14} " + " ".join(
+        f"{'I(0;' + str(d) + ')':>10}" for d in args.distances)
+    print(head)
+    for spec, L, bp, se, tp in rows:
+        bps = f"{bp:.6g}" + (f"±{se:.2g}" if se else "")
+        print(f"{spec:<28} {L:>8} {bps:>14} " + " ".join(f"{v:>10.4g}" for v in tp))
+    if args.lengths and len(args.lengths) >= 2:
+        for spec in args.processes:
+            r = [(L, bp) for s, L, bp, _, _ in rows if s == spec]
+            print(f"fitted exponent of I_BP vs L, {spec}: "
+                  f"{fitted_slope([a for a, _ in r], [b for _, b in r]):.4f}")
+    if args.out is not None:
+        specs = list(dict.fromkeys(s for s, *_ in rows))
+        Ls = sorted({L for _, L, *_ in rows})
+        bpa = np.full((len(specs), len(Ls)), np.nan)
+        sea = np.full_like(bpa, np.nan)
+        tpa = np.full((len(specs), len(Ls), len(args.distances)), np.nan)
+        for s, L, bp, se, tp in rows:
+            i, j = specs.index(s), Ls.index(L)
+            bpa[i, j], sea[i, j], tpa[i, j] = bp, se, tp
+        ds = xr.Dataset({"bipartite_mi": (("process", "length"), bpa, {"units": "nats"}),
+                         "bipartite_mi_se": (("process", "length"), sea, {"units": "nats"}),
+                         "two_point_mi": (("process", "length", "distance"), tpa,
+                                          {"units": "nats"})},
+                        coords={"process": specs, "length": Ls, "distance": args.distances},
+                        attrs={"command": command})
+        ds.to_netcdf(args.out, engine="h5netcdf")
+        print(f"wrote {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------------- validate
+
+
+def _add_validate(sub) -> None:
+    p = sub.add_parser("validate", help="score MI estimators against the exact truth",
+                       description="Run estimators on samples of processes over lengths, "
+                                   "sample sizes and seeds; print estimate vs truth and "
+                                   "write the xarray dataset.")
+    p.add_argument("--estimators", nargs="+", default=["gaussian", "ksg1"],
+                   help="estimator names (default: gaussian ksg1)")
+    p.add_argument("--processes", nargs="+", default=["subvolume", "ar1"],
+                   help="family names or ids (default: subvolume ar1)")
+    p.add_argument("--lengths", type=_int_in(2), nargs="+", default=[16, 64],
+                   help="sequence lengths (default 16 64)")
+    p.add_argument("--n-samples", type=_int_in(2), nargs="+", default=[2000],
+                   help="sample sizes (default 2000)")
+    p.add_argument("--seeds", type=_int_in(0), nargs="+", default=[0], help="seeds (default 0)")
+    p.add_argument("--timeout", type=_float_pos, default=None,
+                   help="seconds per estimator call (killed past it; default: none)")
+    p.add_argument("--out", default="results/validate.nc", metavar="FILE",
+                   help="output dataset (default results/validate.nc)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(func=_run_validate, parser=p)
+
+
+def _run_validate(args, command: str) -> int:
+    from pathlib import Path
+
+    from .estimators import ESTIMATORS
+    from .validate import validate
+
+    unknown = [e for e in args.estimators if e not in ESTIMATORS]
+    if unknown:
+        args.parser.error(f"--estimators: unknown {unknown}; known: {', '.join(ESTIMATORS)}")
+    if _refuse_existing(args.out, args.force, "--out"):
+        return 2
+    try:
+        ds = validate(args.estimators, args.processes, lengths=args.lengths,
+                      n_samples=args.n_samples, seeds=args.seeds, timeout=args.timeout,
+                      progress=True)
+    except (ValueError, TypeError) as exc:
+        return _fail("validate", exc)
+    ds.attrs["command"] = command
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    ds.to_netcdf(args.out, engine="h5netcdf")
+    red = [d for d in ("n_samples", "seed") if d in ds.dims]
+    est = ds.estimate.mean(red)
+    print(f"{'estimator':<12} {'process':<28} {'L':>6} {'truth':>9} {'estimate':>9} {'rel.err':>8}")
+    for e in ds.estimator.values:
+        for pr in ds.process.values:
+            for L in ds.length.values:
+                t = float(ds.truth.sel(process=pr, length=L))
+                v = float(est.sel(estimator=e, process=pr, length=L))
+                print(f"{e:<12} {pr:<28} {L:>6} {t:>9.4f} {v:>9.4f} {(v - t) / t if t else float('nan'):>8.3f}")
+    failed = int((ds.status != "ok").sum())
+    if failed:
+        print(f"{failed} estimator call(s) did not return a value (see status / message)")
+    print(f"wrote {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------------- sweep
+
+
+def _add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="run a TOML sweep (resumable; serial or on Dask)",
+                       description="Run the sweep described in CONFIG (sections [sweep] "
+                                   "job/out, [grid], [fixed]). Finished cells are kept in "
+                                   "OUT.cells/; running again resumes.")
+    p.add_argument("config", help="sweep TOML file")
+    p.add_argument("--out", default=None, help="combined netCDF (default: [sweep] out)")
+    p.add_argument("--scheduler", default=None,
+                   help="'local' for a Dask LocalCluster, or a scheduler address "
+                        "tcp://host:port (default: run in this process)")
+    p.add_argument("--workers", type=_int_in(1), default=2,
+                   help="workers of the local cluster (default 2)")
+    p.add_argument("--retry-failed", action="store_true", help="run failed cells again")
+    p.add_argument("--force", action="store_true",
+                   help="discard finished cells and overwrite the output")
+    p.set_defaults(func=_run_sweep, parser=p)
+
+
+def _run_sweep(args, command: str) -> int:
+    from pathlib import Path
+
+    import xarray as xr
+
+    from .sweep import SweepError, cells_dir, load_sweep, run_sweep
+
+    try:
+        sw = load_sweep(args.config)
+    except SweepError as exc:
+        return _fail("sweep", exc)
+    out = Path(args.out or sw.out or "results/sweep.nc")
+    if out.exists() and not args.force and not cells_dir(out).exists():
+        print(f"l2m-sim sweep: error: {str(out)!r} exists and is not this sweep's output; "
+              f"pass --force to overwrite it", file=sys.stderr)
+        return 2
+    if out.exists() and not args.force:
+        with xr.open_dataset(out, engine="h5netcdf") as old:
+            same = old.attrs.get("job") == sw.job
+        if not same:
+            print(f"l2m-sim sweep: error: {str(out)!r} holds another sweep; pass --force to "
+                  f"overwrite it", file=sys.stderr)
+            return 2
+    ds = run_sweep(sw, out=out, scheduler=args.scheduler, workers=args.workers,
+                   force=args.force, retry_failed=args.retry_failed)
+    n_bad = int((ds["status"] != "ok").sum()) if "status" in ds else 0
+    print(f"wrote {out}: {ds.attrs['n_cells']} cells, {n_bad} failed")
+    return 0
+
+
+# ---------------------------------------------------------------------- plot
+
+
+def _add_plot(sub) -> None:
+    p = sub.add_parser("plot", help="standard figures from a results file",
+                       description="Draw the standard figures of a results netCDF (exact MI "
+                                   "tables, estimator validation, training runs) as PNGs.")
+    p.add_argument("results", help="results netCDF file")
+    p.add_argument("--out", default=None,
+                   help="stem of the PNG files (default: next to RESULTS)")
+    p.add_argument("--force", action="store_true", help="overwrite existing PNGs")
+    p.set_defaults(func=_run_plot, parser=p)
+
+
+def _run_plot(args, command: str) -> int:
+    from .plot import plot_results
+
+    try:
+        paths = plot_results(args.results, args.out, force=args.force)
+    except (FileNotFoundError, FileExistsError, ValueError, OSError) as exc:
+        return _fail("plot", exc)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
 # ---------------------------------------------------------------------- entry point
 
 
@@ -92,6 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_families(sub)
+    _add_sample(sub)
+    _add_mi(sub)
+    _add_validate(sub)
+    _add_sweep(sub)
+    _add_plot(sub)
     _add_demo(sub)
     return parser
 
