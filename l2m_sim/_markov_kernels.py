@@ -24,19 +24,19 @@ _LINEAR_MAX = 8
 
 
 @njit(cache=True, inline="always")
-def _draw(cum, u):
-    """First index ``k`` with ``u < cum[k]`` (``cum`` non-decreasing, ends in ``+inf``)."""
-    M = cum.shape[0]
+def _draw(cum, row, u):
+    """First index ``k`` with ``u < cum[row, k]`` (rows non-decreasing, ending in ``+inf``)."""
+    M = cum.shape[1]
     if M <= _LINEAR_MAX:
         k = 0
-        while u >= cum[k]:
+        while u >= cum[row, k]:
             k += 1
         return k
     lo = 0
     hi = M - 1
     while lo < hi:
         mid = (lo + hi) >> 1
-        if u < cum[mid]:
+        if u < cum[row, mid]:
             hi = mid
         else:
             lo = mid + 1
@@ -45,42 +45,55 @@ def _draw(cum, u):
 
 @njit(cache=True, parallel=True)
 def _sample_chain(u, cum0, cum, out):
-    """Markov chain: ``out[r, 0] ~ cum0``, ``out[r, t] ~ cum[out[r, t-1]]`` from uniforms ``u``."""
+    """Markov chain: ``out[r, 0] ~ cum0[0]``, ``out[r, t] ~ cum[out[r, t-1]]`` from uniforms ``u``."""
     n, L = u.shape
     for r in prange(n):
-        s = _draw(cum0, u[r, 0])
+        s = _draw(cum0, 0, u[r, 0])
         out[r, 0] = s
         for t in range(1, L):
-            s = _draw(cum[s], u[r, t])
+            s = _draw(cum, s, u[r, t])
             out[r, t] = s
 
 
 @njit(cache=True, parallel=True)
 def _sample_tree(u, cum_root, cums, b, levels, out):
-    """Tree process, level by level in place in ``out[r]`` (uniforms in breadth-first order).
+    """Tree process, level by level (uniforms in breadth-first order, one per node).
 
-    Level ``s`` (``b**s`` nodes) is written over level ``s - 1`` from the last parent to the
-    first: the children of parent ``j`` go to ``j*b .. j*b + b - 1``, which are either parents
-    already expanded (index > j) or ``j`` itself (``j = 0``, read before it is written).
+    ``cums`` is ``(b * M, M)``: row ``c * M + a`` draws child ``c`` of a parent in state ``a``.
+    Levels alternate between ``out[r]`` and a scratch row, starting so that the leaves
+    land in ``out[r]``.
     """
     n = u.shape[0]
+    M = cums.shape[1]
+    L = out.shape[1]
     for r in prange(n):
         row = out[r]
         ur = u[r]
-        row[0] = _draw(cum_root, ur[0])
+        scratch = np.empty(L, np.int64)
+        if levels % 2 == 0:
+            src, dst = row, scratch
+        else:
+            src, dst = scratch, row
+        src[0] = _draw(cum_root, 0, ur[0])
         off = 1
         width = 1
         for _s in range(levels):
-            for j in range(width - 1, -1, -1):
-                a = row[j]
+            for j in range(width):
+                a = src[j]
                 base = j * b
-                for c in range(b - 1, -1, -1):
-                    row[base + c] = _draw(cums[c, a], ur[off + base + c])
+                for c in range(b):
+                    dst[base + c] = _draw(cums, c * M + a, ur[off + base + c])
             off += width * b
             width *= b
+            src, dst = dst, src
 
 
-@njit(cache=True, parallel=True)
+# Re-association lets LLVM vectorise the M x M products; no NaN/inf assumptions are made
+# (the kernels produce -inf and NaN on purpose for impossible prefixes).
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
 def _tree_forward(tokens, root, Ks, b, levels, want_probs, probs, logc):
     """Exact forward pass over the leaves of a tree process (belief propagation).
 
@@ -111,6 +124,7 @@ def _tree_forward(tokens, root, Ks, b, levels, want_probs, probs, logc):
         digit = np.zeros(levels, np.int64)
         msg = np.empty(M)
         beta = np.empty(M)
+        tmp = np.empty(M)
         start = 0
         dead = False
         for t in range(L):
@@ -119,37 +133,34 @@ def _tree_forward(tokens, root, Ks, b, levels, want_probs, probs, logc):
                 if want_probs:
                     probs[r, t, :] = np.nan
                 continue
-            # forward messages from depth `start` down to the leaf
             for s in range(start, levels):
                 K = Ks[digit[s]]
-                tot = 0.0
-                for y in range(M):
-                    alpha[s + 1, y] = 0.0
+                tmp[:] = 0.0
                 for a in range(M):
                     w = alpha[s, a] * lp[s, a]
                     if w != 0.0:
+                        Ka = K[a]
                         for y in range(M):
-                            alpha[s + 1, y] += w * K[a, y]
+                            tmp[y] += w * Ka[y]
+                tot = 0.0
                 for y in range(M):
-                    tot += alpha[s + 1, y]
-                if tot > 0.0:
-                    for y in range(M):
-                        alpha[s + 1, y] /= tot
-            pred = alpha[levels]
+                    tot += tmp[y]
+                inv = 1.0 / tot if tot > 0.0 else 1.0
+                for y in range(M):
+                    alpha[s + 1, y] = tmp[y] * inv
             tot = 0.0
             for y in range(M):
-                tot += pred[y]
+                tot += alpha[levels, y]
             x = tokens[r, t]
-            p = pred[x] / tot if tot > 0.0 else 0.0
+            p = alpha[levels, x] / tot if tot > 0.0 else 0.0
             if want_probs:
                 for y in range(M):
-                    probs[r, t, y] = pred[y] / tot if tot > 0.0 else np.nan
+                    probs[r, t, y] = alpha[levels, y] / tot if tot > 0.0 else np.nan
             if p <= 0.0:
                 logc[r, t] = -np.inf
                 dead = True
                 continue
             logc[r, t] = np.log(p)
-            # upward: the leaf's message to its parent, then complete finished subtrees
             s = levels - 1
             K = Ks[digit[s]]
             for a in range(M):
@@ -157,17 +168,17 @@ def _tree_forward(tokens, root, Ks, b, levels, want_probs, probs, logc):
             while True:
                 mx = 0.0
                 for a in range(M):
-                    lp[s, a] *= msg[a]
-                    if lp[s, a] > mx:
-                        mx = lp[s, a]
+                    v = lp[s, a] * msg[a]
+                    lp[s, a] = v
+                    mx = max(mx, v)
                 if mx > 0.0:
+                    inv = 1.0 / mx
                     for a in range(M):
-                        lp[s, a] /= mx
+                        lp[s, a] *= inv
                 if digit[s] < b - 1:
                     digit[s] += 1
                     start = s
                     break
-                # the depth-s node is complete: its beta is lp[s]
                 for a in range(M):
                     beta[a] = lp[s, a]
                     lp[s, a] = 1.0
@@ -177,7 +188,8 @@ def _tree_forward(tokens, root, Ks, b, levels, want_probs, probs, logc):
                 s -= 1
                 K = Ks[digit[s]]
                 for a in range(M):
+                    Ka = K[a]
                     acc = 0.0
                     for y in range(M):
-                        acc += K[a, y] * beta[y]
+                        acc += Ka[y] * beta[y]
                     msg[a] = acc

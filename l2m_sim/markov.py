@@ -58,6 +58,8 @@ __all__ = [
 STOCHASTIC_ATOL = 1e-10
 #: Largest supported length (positions are int64; sampling needs n * L int64 of memory).
 LENGTH_MAX = 2**62
+#: Largest length that :meth:`sample` and the likelihood methods accept (dense int64 rows).
+SAMPLE_LENGTH_MAX = 2**31
 #: Largest vocabulary of :meth:`MarkovChain.all_equal` (it builds the dense identity).
 VOCAB_MAX = 8192
 #: Largest branching of a tree process.
@@ -120,6 +122,12 @@ def _prob_vector(name, value, M):
     _check_probabilities(name, p, what)
     p.setflags(write=False)
     return p
+
+
+def _check_sampleable(length):
+    if length > SAMPLE_LENGTH_MAX:
+        raise ValueError(f"sampling needs length <= {SAMPLE_LENGTH_MAX} (dense int64 rows), got "
+                         f"length {length}; the exact information methods work at any length")
 
 
 def _as_tokens(tokens, length, M):
@@ -354,7 +362,7 @@ class MarkovChain:
             p0 = _prob_vector("initial", initial, M)
             self._stationary_start = False
         self.initial = p0
-        self._cum0 = _cumulative(p0)[0]
+        self._cum0 = _cumulative(p0)
         self._cum = _cumulative(T)
 
     @classmethod
@@ -466,6 +474,7 @@ class MarkovChain:
         identical array (one uniform per token, row-major, whatever the thread count).
         """
         n = check_int("n", n, 1)
+        _check_sampleable(self.length)
         gen = as_generator(rng)
         L = self.length
         out = np.empty((n, L), dtype=np.int64)
@@ -582,8 +591,8 @@ class HierarchicalMarkov:
         else:
             r = _prob_vector("root", root, M)
         self.root = r
-        self._cum_root = _cumulative(r)[0]
-        self._cums = np.ascontiguousarray(np.stack([_cumulative(Ks[c]) for c in range(b)]))
+        self._cum_root = _cumulative(r)
+        self._cums = np.ascontiguousarray(np.concatenate([_cumulative(Ks[c]) for c in range(b)]))
 
     def __repr__(self):
         return (f"HierarchicalMarkov(branching={self.branching}, levels={self.levels}, "
@@ -827,6 +836,7 @@ class HierarchicalMarkov:
         the identical array whatever the thread count.
         """
         n = check_int("n", n, 1)
+        _check_sampleable(self.length)
         gen = as_generator(rng)
         b, L = self.branching, self.length
         nodes = (b * L - 1) // (b - 1)

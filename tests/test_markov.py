@@ -805,6 +805,31 @@ def test_bad_tokens(bad, exc):
                 fn(bad)
 
 
+def test_single_state_processes():
+    m = MarkovChain([[1.0]], 6)
+    t = HierarchicalMarkov(3, 2, [[1.0]])
+    for proc in (m, t):
+        assert proc.two_point_mi(0, 5) == 0.0 and proc.two_point_mi(2, 2) == 0.0
+        assert proc.bipartite_mi(3) == 0.0
+        x = proc.sample(3, rng=0)
+        assert np.all(x == 0)
+        assert np.all(proc.log_prob(x) == 0.0)
+        np.testing.assert_array_equal(proc.conditional_probs(x), 1.0)
+    assert m.entropy_rate() == 0.0 and m.second_eigenvalue() == 0.0
+
+
+def test_huge_lengths_exact_but_not_sampleable():
+    m = MarkovChain(np.array([[0.9, 0.1], [0.2, 0.8]]), 2**40)
+    assert m.two_point_mi(0, 2**40 - 1) == 0.0 or m.two_point_mi(0, 2**40 - 1) < 1e-300
+    assert m.bipartite_mi() == pytest.approx(m.two_point_mi(5, 6))
+    t = HierarchicalMarkov(2, 40, _sym_kernel(0.1))
+    c = 0.8**80  # correlation of two leaves 40 levels below their LCA (the root)
+    assert t.two_point_mi(0, 2**40 - 1) == pytest.approx(c**2 / 2 + c**4 / 12, rel=1e-10)
+    for proc in (m, t):
+        with pytest.raises(ValueError, match="length"):
+            proc.sample(1, rng=0)
+
+
 @FAST
 @given(n=st.integers(-100, 0))
 def test_sample_n_below_one(n):
