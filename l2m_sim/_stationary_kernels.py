@@ -161,3 +161,15 @@ def _sample_levinson(r, eps, sd, max_order):
         for i in range(n):
             xr[i, L - 1 - t] = _dot(a, 1, xr[i], L - t, order) + sd[t] * eps[i, t]
     return np.ascontiguousarray(xr[:, ::-1])
+
+
+@njit(cache=True)
+def _ar_extend(g, phi, start):
+    """``g[k] = sum_i phi[i-1] g[k-i]`` for ``k >= start`` in place (the ARMA autocovariance tail)."""
+    p = phi.shape[0]
+    for k in range(start, g.shape[0]):
+        s = 0.0
+        for i in range(1, p + 1):
+            s += phi[i - 1] * g[k - i]
+        g[k] = s
+    return g

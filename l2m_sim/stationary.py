@@ -33,7 +33,8 @@ Exact algorithms:
   0) a sequence is the first ``L`` entries of ``sqrt(M) irfft(sqrt(lam) W)`` with ``W`` a
   Hermitian Gaussian vector built from exactly ``M`` standard normals. The minimal
   embedding ``N = L - 1`` is tried first; families that know their autocovariance beyond
-  ``L - 1`` then try larger ``N`` (powers of two up to ``max(16 (L - 1), 4096)``), a bare
+  ``L - 1`` then try larger ``N`` (powers of two up to ``max(16 (L - 1), 4096)``, at most
+  ``2^24``), a bare
   autocovariance array one zero-padded embedding; if all fail, sampling falls back (with a
   ``RuntimeWarning``, once per object) to the exact O(L^2) innovations recursion
   ``x_t = E[x_t | x_{<t}] + sqrt(v_t) eps_t`` from exactly ``L`` normals per sequence.
@@ -78,9 +79,11 @@ LENGTH_MAX = 2**26
 PD_TOL = 1e-12
 #: Circulant eigenvalues above ``-EIG_TOL * max(eigenvalue)`` are round-off (set to 0).
 EIG_TOL = 1e-10
-#: Largest embedding tried (extendable families): ``N <= max(MAX_PAD_FACTOR (L - 1), PAD_MIN)``.
+#: Largest embedding tried (extendable families): ``N <= min(max(MAX_PAD_FACTOR (L - 1),
+#: PAD_MIN), PAD_MAX)`` (the cap bounds memory).
 MAX_PAD_FACTOR = 16
 PAD_MIN = 4096
+PAD_MAX = 2**24
 
 _SAMPLE_METHODS = ("auto", "circulant", "levinson")
 
@@ -213,11 +216,13 @@ def arma_autocovariance(ar, ma, n_lags) -> np.ndarray:
     for k in range(p + 1):
         for i in range(1, p + 1):
             A[k, abs(k - i)] -= phi[i - 1]
-    n = max(int(n_lags), p + 1)
+    n = max(int(n_lags), p + 1, q + 1)
     g = np.zeros(n)
     g[: p + 1] = np.linalg.solve(A, b[: p + 1])
-    for k in range(p + 1, n):
-        g[k] = (np.dot(phi, g[k - 1 : k - p - 1 : -1]) if p else 0.0) + (b[k] if k <= q else 0.0)
+    for k in range(p + 1, q + 1):  # lags still fed by the MA part
+        g[k] = (np.dot(phi, g[k - 1 : k - p - 1 : -1]) if p else 0.0) + b[k]
+    if p:  # pure AR recursion beyond max(p, q): O(n p) in numba
+        K._ar_extend(g, phi, max(p, q) + 1)
     return g[: int(n_lags)]
 
 
@@ -360,7 +365,7 @@ class StationaryGaussian:
         if self._extendable:
             n = 1 << max(0, (n0 - 1).bit_length())
             n = n if n > n0 else 2 * n
-            while n <= max(MAX_PAD_FACTOR * n0, PAD_MIN):
+            while n <= min(max(MAX_PAD_FACTOR * n0, PAD_MIN), PAD_MAX):
                 sizes.append(n)
                 n *= 2
         else:
@@ -438,18 +443,25 @@ class StationaryGaussian:
 
     @staticmethod
     def _circulant_transform(eps, M, lam):
-        """Rows of ``M`` normals -> rows of ``L`` samples of the embedded covariance (see module doc)."""
+        """Rows of ``M`` normals -> rows of ``M`` values whose first ``L`` have the target law.
+
+        ``W_0 = eps_0``, ``W_N = eps_1`` (real), ``W_k = (eps_{2k} + i eps_{2k+1}) / sqrt(2)``
+        for ``0 < k < N``: a Hermitian standard Gaussian vector from exactly ``M = 2N`` normals;
+        the output is ``sqrt(M) irfft(sqrt(lam) W)``, whose covariance is the circulant.
+        """
         N = M // 2
+        # every scale folded into one factor per frequency: sqrt(M lam_k) (/ sqrt(2) inside)
+        root = np.sqrt(M * lam)
         W = np.empty((eps.shape[0], N + 1), dtype=np.complex128)
-        # W_0 and W_N real N(0, 1); W_k = (a + i b) / sqrt(2) for 0 < k < N: exactly M normals
-        W.real[:, 0] = eps[:, 0]
-        W.imag[:, 0] = 0.0
-        W.real[:, N] = eps[:, 1]
-        W.imag[:, N] = 0.0
-        W.real[:, 1:N] = eps[:, 2::2] * math.sqrt(0.5)
-        W.imag[:, 1:N] = eps[:, 3::2] * math.sqrt(0.5)
-        W *= np.sqrt(lam)
-        return math.sqrt(M) * scipy.fft.irfft(W, n=M, axis=1)
+        Wf = W.view(np.float64)  # interleaved (re, im) pairs, shape (rows, 2N + 2)
+        half = root[1:N] * math.sqrt(0.5)
+        np.multiply(eps[:, 2::2], half, out=Wf[:, 2:2 * N:2])
+        np.multiply(eps[:, 3::2], half, out=Wf[:, 3:2 * N:2])
+        Wf[:, 0] = eps[:, 0] * root[0]
+        Wf[:, 1] = 0.0
+        Wf[:, 2 * N] = eps[:, 1] * root[N]
+        Wf[:, 2 * N + 1] = 0.0
+        return scipy.fft.irfft(W, n=M, axis=1, overwrite_x=True)
 
     def _levinson_transform(self, eps):
         L = self.length
