@@ -1,0 +1,137 @@
+"""Training on exact processes (exact-KL loss, resume) and the exact yardsticks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import l2m_sim
+from l2m_sim.train import TrainConfig, evaluate, gaussian_kl, train, build_model
+from l2m_sim.yardsticks import linear_state_kl, window_kl
+
+TINY = dict(d_model=16, n_layer=1)
+
+
+def test_gaussian_kl_closed_form():
+    rng = np.random.default_rng(0)
+    mp, mq = rng.normal(size=5), rng.normal(size=5)
+    sp, sq = rng.uniform(0.2, 2, 5), rng.uniform(0.2, 2, 5)
+    ref = np.log(sq / sp) + (sp**2 + (mp - mq) ** 2) / (2 * sq**2) - 0.5
+    got = gaussian_kl(*(torch.tensor(a) for a in (mp, sp, mq, sq))).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    assert float(gaussian_kl(*(torch.tensor([1.0]),) * 2, torch.tensor([1.0]),
+                             torch.tensor([1.0]))) == 0.0
+
+
+def test_training_lowers_the_exact_kl():
+    p = l2m_sim.paper_family("subvolume", 2, channels=2)
+    torch.manual_seed(0)
+    net = build_model("gpt", p, TINY)
+    before = evaluate(net, p, 32, 16)["kl"]
+    ds = train(p, net, steps=60, lr=3e-3, eval_samples=32)
+    assert ds.kl.item() < 0.7 * before
+    # the model NLL exceeds the exact NLL by the KL (same held-out samples; MC noise only)
+    assert ds.nll.item() - ds.nll_exact.item() == pytest.approx(ds.kl.item(), abs=0.05)
+    assert ds.kl_position.shape == (16,) and ds.history_state.item() == \
+        net.history_state_size(16 // 2 + 1)
+    assert ds.bipartite_mi.item() == pytest.approx(p.bipartite_mi())
+    assert ds.kl.attrs["units"] == "nats" and ds.attrs["model"] == "gpt"
+
+
+def test_token_training_reports_exact_kl():
+    p = l2m_sim.HierarchicalDiscrete(2, 1, 3, 2)  # L = 8
+    ds = train(p, "gru", steps=20, model_config=TINY, eval_samples=256, eval_batch=64)
+    kl, gap = ds.kl.item(), ds.nll.item() - ds.nll_exact.item()
+    assert kl > 0 and abs(gap - kl) < 0.05  # E[nll - nll_exact] = KL
+    assert np.all(ds.kl_position.values >= -1e-7)
+
+
+def test_resume_from_checkpoint_equals_uninterrupted(tmp_path, monkeypatch):
+    p = l2m_sim.AR1(0.8, 12)
+    kw = dict(steps=12, checkpoint_every=4, eval_samples=8, model_config=TINY)
+    ref = train(p, "mamba", **kw)
+    ck = tmp_path / "run.pt"
+    calls = {"n": 0}
+    orig = type(p).sample
+
+    def flaky(self, n, rng=None):
+        calls["n"] += 1
+        if calls["n"] == 7:  # the 7th training step dies (after the step-4 checkpoint)
+            raise KeyboardInterrupt
+        return orig(self, n, rng)
+
+    monkeypatch.setattr(type(p), "sample", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        train(p, "mamba", checkpoint=ck, **kw)
+    monkeypatch.setattr(type(p), "sample", orig)
+    assert ck.exists()
+    res = train(p, "mamba", checkpoint=ck, **kw)
+    np.testing.assert_array_equal(res.loss.values, ref.loss.values)
+    assert res.kl.item() == ref.kl.item()
+    # a checkpoint of another run is refused
+    with pytest.raises(ValueError, match="another run"):
+        train(p, "mamba", checkpoint=ck, **{**kw, "steps": 13})
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(steps=0), "steps"), (dict(lr=-1.0), "lr"), (dict(clip=0.0), "clip"),
+    (dict(min_lr_ratio=2.0), "min_lr_ratio"), (dict(warmup=500, steps=10), "warmup"),
+])
+def test_bad_train_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_unknown_model():
+    with pytest.raises(ValueError, match="model must be one of"):
+        train("ar1:length=8", "transformerXL", steps=1)
+
+
+def test_lr_schedule():
+    c = TrainConfig(steps=100, warmup=10, lr=1.0, min_lr_ratio=0.1)
+    assert c.lr_at(0) == pytest.approx(0.1) and c.lr_at(9) == pytest.approx(1.0)
+    assert c.lr_at(10) == pytest.approx(1.0) and c.lr_at(99) == pytest.approx(0.1, abs=1e-3)
+    assert all(c.lr_at(s) >= c.lr_at(s + 1) for s in range(10, 99))
+
+
+# ---------------------------------------------------------------------------- yardsticks
+
+
+@pytest.mark.parametrize("make", [lambda: l2m_sim.paper_family("subvolume", 3),
+                                  lambda: l2m_sim.FractionalGaussianNoise(0.8, 40)])
+def test_window_kl_equals_brute_force(make):
+    p = make()
+    S = p.covariance()
+    L = p.length
+    v = np.diag(np.linalg.cholesky(S)) ** 2
+    for w in (0, 1, 5):
+        got = window_kl(p, w)
+        for t in range(L):
+            lo = max(0, t - w) if w else t
+            W = list(range(lo, t))
+            if len(W) == t:  # the window holds the whole past
+                ref = 0.0
+            else:
+                vw = S[t, t] - (S[t, W] @ np.linalg.solve(S[np.ix_(W, W)], S[W, t]) if W else 0)
+                ref = 0.5 * math.log(vw / v[t])
+            assert got[t] == pytest.approx(ref, abs=1e-10)
+    # more context never hurts; a window as long as the sequence is exact
+    assert np.all(window_kl(p, 2) >= window_kl(p, 6) - 1e-12)
+    assert np.allclose(window_kl(p, L), 0)
+
+
+def test_linear_state_kl():
+    p = l2m_sim.paper_family("subvolume", 3, channels=2)
+    full = linear_state_kl(p, 10**6)
+    assert full["total"] == pytest.approx(0.0, abs=1e-10)
+    zero = linear_state_kl(p, 0)
+    assert zero["total"] == pytest.approx(p.bipartite_mi())
+    assert zero["per_token"] == pytest.approx(p.bipartite_mi() / (64 * 2))
+    vals = [linear_state_kl(p, d)["total"] for d in range(0, 20)]
+    assert all(a >= b - 1e-12 for a, b in zip(vals, vals[1:]))
+    with pytest.raises(TypeError, match="canonical"):
+        linear_state_kl(l2m_sim.AR1(0.5, 8), 1)
