@@ -51,46 +51,51 @@ def _draw(cdf, u):
     return x
 
 
+@njit(cache=True)
+def _sample_one(ubj, ufj, b, k, M, nodes, lens, soff, base_cdf, fresh_cdf, odig, buf, outj):
+    """One sequence: base rows, then every level bottom-up, into ``buf``; top level to ``outj``."""
+    nl = lens.shape[0] - 1
+    nf = b - k
+    for g in range(nodes[1]):
+        v = _search(base_cdf, ubj[g])
+        o = soff[1] + g * b
+        for i in range(b - 1, -1, -1):
+            buf[o + i] = v % M
+            v //= M
+    fpos = 0
+    for s in range(2, nl + 1):
+        Lc = lens[s - 1]
+        co = soff[s - 1]
+        for g in range(nodes[s]):
+            o = soff[s] + g * lens[s]
+            c0 = co + g * k * Lc
+            for r in range(Lc):
+                u = 0
+                for m in range(k):
+                    u = u * M + buf[c0 + m * Lc + r]
+                for f in range(nf):
+                    u = u * M + _draw(fresh_cdf, ufj[fpos])
+                    fpos += 1
+                base = o + r * b
+                for i in range(b):
+                    buf[base + i] = odig[u, i]
+    top = soff[nl]
+    for p in range(lens[nl]):
+        outj[p] = buf[top + p]
+
+
 @njit(parallel=True, cache=True)
-def sample_tree(ub, uf, b, k, M, nodes, lens, soff, total, base_cdf, fresh_cdf, odig, out):
+def sample_tree(ub, uf, b, k, M, nodes, lens, soff, total, base_cdf, fresh_cdf, odig, out, nchunk):
     """Sample ``out.shape[0]`` sequences bottom-up from the uniforms ``ub`` and ``uf``.
 
     ``odig[u, i]`` is digit ``i`` of ``perm[u]`` (the row written for input tuple ``u``).
     """
     n = out.shape[0]
-    nl = lens.shape[0] - 1
-    L = lens[nl]
-    nf = b - k
-    for j in prange(n):
+    nchunk = max(1, min(n, nchunk))
+    for c in prange(nchunk):
         buf = np.empty(total, dtype=np.int32)
-        # level 1: base rows by inverse CDF
-        for g in range(nodes[1]):
-            v = _search(base_cdf, ub[j, g])
-            o = soff[1] + g * b
-            for i in range(b - 1, -1, -1):
-                buf[o + i] = v % M
-                v //= M
-        fpos = 0
-        for s in range(2, nl + 1):
-            Lc = lens[s - 1]
-            co = soff[s - 1]
-            for g in range(nodes[s]):
-                o = soff[s] + g * lens[s]
-                c0 = co + g * k * Lc
-                for r in range(Lc):
-                    u = 0
-                    for m in range(k):
-                        u = u * M + buf[c0 + m * Lc + r]
-                    for f in range(nf):
-                        x = _draw(fresh_cdf, uf[j, fpos])
-                        fpos += 1
-                        u = u * M + x
-                    base = o + r * b
-                    for i in range(b):
-                        buf[base + i] = odig[u, i]
-        top = soff[nl]
-        for p in range(L):
-            out[j, p] = buf[top + p]
+        for j in range(c, n, nchunk):
+            _sample_one(ub[j], uf[j], b, k, M, nodes, lens, soff, base_cdf, fresh_cdf, odig, buf, out[j])
     return out
 
 
@@ -124,26 +129,96 @@ def _invert(tok, b, k, M, nodes, lens, soff, idig, fresh_logp, buf):
 
 
 @njit(parallel=True, cache=True)
-def log_prob_tree(tokens, b, k, M, nodes, lens, soff, total, idig, fresh_logp, base_logp):
+def log_prob_tree(tokens, b, k, M, nodes, lens, soff, total, idig, fresh_logp, base_logp, nchunk):
     """Exact log-probability of each sequence: base rows plus fresh symbols (bijections)."""
     n = tokens.shape[0]
     out = np.empty(n)
-    for j in prange(n):
+    nchunk = max(1, min(n, nchunk))
+    for c in prange(nchunk):
         buf = np.empty(total, dtype=np.int32)
-        lp = _invert(tokens[j], b, k, M, nodes, lens, soff, idig, fresh_logp, buf)
-        for g in range(nodes[1]):
-            o = soff[1] + g * b
-            v = 0
-            for i in range(b):
-                v = v * M + buf[o + i]
-            lp += base_logp[v]
-        out[j] = lp
+        for j in range(c, n, nchunk):
+            lp = _invert(tokens[j], b, k, M, nodes, lens, soff, idig, fresh_logp, buf)
+            for g in range(nodes[1]):
+                o = soff[1] + g * b
+                v = 0
+                for i in range(b):
+                    v = v * M + buf[o + i]
+                lp += base_logp[v]
+            out[j] = lp
     return out
+
+
+@njit(cache=True)
+def _cond_one(tok, b, k, M, nodes, lens, soff, idig, odig, fresh, fresh_logp, psum, psum_off,
+              buf, cb, A, S, obs):
+    """Conditionals of every node of one sequence's tree into ``cb``; False if undefined."""
+    nl = lens.shape[0] - 1
+    MB = odig.shape[0]
+    _invert(tok, b, k, M, nodes, lens, soff, idig, fresh_logp, buf)
+    ok = True
+    # level 1: conditionals of the base row from prefix block sums
+    for g in range(nodes[1]):
+        o = soff[1] + g * b
+        pre = 0
+        for i in range(b):
+            den = psum[psum_off[i] + pre]
+            if den <= 0.0:
+                ok = False
+                den = 1.0
+            for x in range(M):
+                cb[(o + i) * M + x] = psum[psum_off[i + 1] + pre * M + x] / den
+            pre = pre * M + buf[o + i]
+    for s in range(2, nl + 1):
+        Lc = lens[s - 1]
+        co = soff[s - 1]
+        for g in range(nodes[s]):
+            o = soff[s] + g * lens[s]
+            c0 = co + g * k * Lc
+            for r in range(Lc):
+                # law of the input tuple: outer product of the k predictive laws and fresh
+                A[0] = 1.0
+                ln = 1
+                for d in range(b):
+                    if d < k:
+                        q0 = (c0 + d * Lc + r) * M
+                        for jj in range(ln - 1, -1, -1):
+                            a = A[jj]
+                            for x in range(M - 1, -1, -1):
+                                A[jj * M + x] = a * cb[q0 + x]
+                    else:
+                        for jj in range(ln - 1, -1, -1):
+                            a = A[jj]
+                            for x in range(M - 1, -1, -1):
+                                A[jj * M + x] = a * fresh[x]
+                    ln *= M
+                base = o + r * b
+                for i in range(b):
+                    obs[i] = buf[base + i]
+                for i in range(b * M):
+                    S[i] = 0.0
+                for u in range(MB):
+                    a = A[u]
+                    for i in range(b):
+                        dd = odig[u, i]
+                        S[i * M + dd] += a
+                        if dd != obs[i]:
+                            break
+                for i in range(b):
+                    tot = 0.0
+                    for x in range(M):
+                        tot += S[i * M + x]
+                    if tot <= 0.0:
+                        ok = False
+                        tot = 1.0
+                    inv_tot = 1.0 / tot
+                    for x in range(M):
+                        cb[(base + i) * M + x] = S[i * M + x] * inv_tot
+    return ok
 
 
 @njit(parallel=True, cache=True)
 def cond_tree(tokens, b, k, M, nodes, lens, soff, total, idig, odig, fresh, fresh_logp,
-              psum, psum_off, full, out_full, out_obs, bad):
+              psum, psum_off, full, out_full, out_obs, bad, nchunk):
     """Exact ``p(w_t | w_<t)`` by message passing over the tree of copies.
 
     Top-down, every complete row is inverted to the copies' symbols; bottom-up, each
@@ -159,73 +234,22 @@ def cond_tree(tokens, b, k, M, nodes, lens, soff, total, idig, odig, fresh, fres
     nl = lens.shape[0] - 1
     L = lens[nl]
     MB = odig.shape[0]
-    for j in prange(n):
+    nchunk = max(1, min(n, nchunk))
+    for c in prange(nchunk):
         buf = np.empty(total, dtype=np.int32)
         cb = np.empty(total * M)
         A = np.empty(MB)
         S = np.empty(b * M)
         obs = np.empty(b, dtype=np.int64)
-        _invert(tokens[j], b, k, M, nodes, lens, soff, idig, fresh_logp, buf)
-        ok = True
-        # level 1: conditionals of the base row from prefix block sums
-        for g in range(nodes[1]):
-            o = soff[1] + g * b
-            pre = 0
-            for i in range(b):
-                den = psum[psum_off[i] + pre]
-                if den <= 0.0:
-                    ok = False
-                    den = 1.0
-                for x in range(M):
-                    cb[(o + i) * M + x] = psum[psum_off[i + 1] + pre * M + x] / den
-                pre = pre * M + buf[o + i]
-        for s in range(2, nl + 1):
-            Lc = lens[s - 1]
-            co = soff[s - 1]
-            for g in range(nodes[s]):
-                o = soff[s] + g * lens[s]
-                c0 = co + g * k * Lc
-                for r in range(Lc):
-                    # law of the input tuple: outer product of the k predictive laws and fresh
-                    A[0] = 1.0
-                    ln = 1
-                    for d in range(b):
-                        for jj in range(ln - 1, -1, -1):
-                            a = A[jj]
-                            if d < k:
-                                q0 = (c0 + d * Lc + r) * M
-                                for x in range(M - 1, -1, -1):
-                                    A[jj * M + x] = a * cb[q0 + x]
-                            else:
-                                for x in range(M - 1, -1, -1):
-                                    A[jj * M + x] = a * fresh[x]
-                        ln *= M
-                    base = o + r * b
-                    for i in range(b):
-                        obs[i] = buf[base + i]
-                    S[:] = 0.0
-                    for u in range(MB):
-                        a = A[u]
-                        for i in range(b):
-                            dd = odig[u, i]
-                            S[i * M + dd] += a
-                            if dd != obs[i]:
-                                break
-                    for i in range(b):
-                        tot = 0.0
-                        for x in range(M):
-                            tot += S[i * M + x]
-                        if tot <= 0.0:
-                            ok = False
-                            tot = 1.0
-                        for x in range(M):
-                            cb[(base + i) * M + x] = S[i * M + x] / tot
-        bad[j] = not ok
-        top = soff[nl]
-        if full:
-            for p in range(L):
-                for x in range(M):
-                    out_full[j, p, x] = cb[(top + p) * M + x]
-        else:
-            for p in range(L):
-                out_obs[j, p] = np.log(cb[(top + p) * M + tokens[j, p]])
+        for j in range(c, n, nchunk):
+            ok = _cond_one(tokens[j], b, k, M, nodes, lens, soff, idig, odig, fresh, fresh_logp,
+                           psum, psum_off, buf, cb, A, S, obs)
+            bad[j] = not ok
+            top = soff[nl]
+            if full:
+                for p in range(L):
+                    for x in range(M):
+                        out_full[j, p, x] = cb[(top + p) * M + x]
+            else:
+                for p in range(L):
+                    out_obs[j, p] = np.log(cb[(top + p) * M + tokens[j, p]])

@@ -48,8 +48,10 @@ Given the past, the copies' symbols at row ``r`` are independent with laws
 own pasts, which are known by inverting the complete rows), and the fresh symbols are
 independent of everything. So the law of row ``r`` given the past is
 ``B_*(q_0 x .. x q_{k-1} x fresh^(b-k))`` and the conditional of each entry given the
-earlier entries of the row is a ratio of block sums: O(M**b k) per row,
-O(L M**b k / (b - k)) per sequence (message passing over the tree of copies).
+earlier entries of the row is a ratio of sums of that law over the tuples that agree with
+the observed prefix of the row: one pass over the ``M**b`` tuples per row. The tree has
+about ``L / (b - k)`` rows in all, so O(L M**b / (b - k)) per sequence (message passing over
+the tree of copies), with O(L M b / (b - k)) memory per sequence.
 
 The pair law follows the digits: if positions ``p = r b + i`` and ``q = s b + j`` lie in
 different rows (``r != s``), ``pi_t(p, q) = G_i pi_{t-1}(r, s)^{(x) k} G_j^T`` with
@@ -64,6 +66,7 @@ import math
 import numbers
 from functools import cached_property
 
+import numba
 import numpy as np
 
 from . import _discrete_kernels as K
@@ -320,6 +323,7 @@ class HierarchicalDiscrete:
         self._psum = np.concatenate(ps)
         self._memo_mu = {}
         self._memo_pair = {}
+        self._tables = {}
 
     # ------------------------------------------------------------------ basics
 
@@ -336,10 +340,15 @@ class HierarchicalDiscrete:
         return math.log(self.copies) / math.log(self.branching)
 
     def _with(self, levels=None, base=None, bijection=None):
-        return HierarchicalDiscrete(self.branching, self.copies,
-                                    self.levels if levels is None else levels, self.alphabet,
-                                    base=self.base if base is None else base, fresh=self.fresh,
-                                    bijection=self.bijection if bijection is None else bijection)
+        same_base = base is None and self.noise is not None
+        new = HierarchicalDiscrete(self.branching, self.copies,
+                                   self.levels if levels is None else levels, self.alphabet,
+                                   base=None if same_base else (self.base if base is None else base),
+                                   noise=self.noise if same_base else None, fresh=self.fresh,
+                                   bijection=self.bijection if bijection is None else bijection)
+        if bijection is None:  # same design: keep its description
+            new._bij_kind, new.seed = self._bij_kind, self.seed
+        return new
 
     def sublevel(self, t) -> "HierarchicalDiscrete":
         """The level-t process (same base, fresh law and bijection), length ``b**t``."""
@@ -388,7 +397,7 @@ class HierarchicalDiscrete:
         out = np.empty((n, self.length), dtype=np.int64)
         return K.sample_tree(ub, uf, self.branching, self.copies, self.alphabet, self._nodes,
                              self._lens, self._soff, self._total, self._base_cdf,
-                             self._fresh_cdf, self._odig, out)
+                             self._fresh_cdf, self._odig, out, _nchunk())
 
     def _sample_numpy(self, n, rng=None) -> np.ndarray:
         """Plain-numpy reference sampler (level by level), same random numbers as :meth:`sample`."""
@@ -445,7 +454,7 @@ class HierarchicalDiscrete:
         T, single = self._as_tokens(tokens)
         out = K.log_prob_tree(T, self.branching, self.copies, self.alphabet, self._nodes,
                               self._lens, self._soff, self._total, self._idig,
-                              self._fresh_logp, self._base_logp)
+                              self._fresh_logp, self._base_logp, _nchunk())
         return float(out[0]) if single else out
 
     def _cond(self, T, full):
@@ -455,7 +464,7 @@ class HierarchicalDiscrete:
         bad = np.zeros(n, dtype=np.bool_)
         K.cond_tree(T, self.branching, self.copies, M, self._nodes, self._lens, self._soff,
                     self._total, self._idig, self._odig, self.fresh, self._fresh_logp,
-                    self._psum, self._psum_off, full, out_full, out_obs, bad)
+                    self._psum, self._psum_off, full, out_full, out_obs, bad, _nchunk())
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"tokens[{i}] has a zero-probability prefix: p(w_t | w_<t) is undefined "
@@ -465,7 +474,7 @@ class HierarchicalDiscrete:
     def conditional_probs(self, tokens) -> np.ndarray:
         """Exact ``p(w_t = . | w_<t)`` for every position, shape ``(n, L, M)`` (``(L, M)`` for ``(L,)``).
 
-        Message passing over the tree of copies, O(L M**b k / (b - k)) per sequence. Raises
+        Message passing over the tree of copies, O(L M**b / (b - k)) per sequence. Raises
         ``ValueError`` if a sequence has a zero-probability prefix (conditionals undefined).
         """
         T, single = self._as_tokens(tokens)
@@ -549,7 +558,9 @@ class HierarchicalDiscrete:
                 f"exact cuts are the multiples of {b ** (l - self._max_enum_level())} "
                 f"(always the multiples of b**(l-1) = {b ** (l - 1)}); "
                 "use bipartite_mi_mc for an estimate at any cut")
-        P = self._level_table(t)
+        if t not in self._tables:
+            self._tables[t] = self._level_table(t)
+        P = self._tables[t]
         M = self.alphabet
         return mult * _table_mi(P.reshape(M ** ct, M ** (self.branching ** t - ct)))
 
@@ -709,6 +720,12 @@ class HierarchicalDiscrete:
         ii, jj = np.broadcast_arrays(np.asarray(i), np.asarray(j))
         return np.array([self.two_point_mi(int(a), int(c)) for a, c in zip(ii.ravel(), jj.ravel())]
                         ).reshape(ii.shape)
+
+
+def _nchunk():
+    """Chunks of sequences handed to the numba threads (a few per thread; each chunk
+    reuses one scratch tree). Results do not depend on it."""
+    return 4 * numba.get_num_threads()
 
 
 def _digits(idx, M, b):
