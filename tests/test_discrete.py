@@ -221,6 +221,7 @@ def test_two_point_mi_and_pair_laws(param):
         mu = T.sum(axis=tuple(a for a in range(L) if a != i))
         np.testing.assert_allclose(p.marginal(i), mu, rtol=1e-11, atol=1e-15)
         assert p.two_point_mi(i, i) == pytest.approx(entropy(mu), rel=1e-12)
+        np.testing.assert_allclose(p.pair_law(i, i), np.diag(mu), rtol=1e-11, atol=1e-15)
     pairs = [(i, j) for i in range(L) for j in range(L) if i != j]
     if len(pairs) > 60:
         pairs = [pairs[s] for s in np.random.default_rng(1).choice(len(pairs), 60, replace=False)]
