@@ -338,6 +338,15 @@ class StationaryGaussian:
 
     # ------------------------------------------------------------------ dense reference
 
+    def reversed(self):
+        """The law of the time-reversed sequence: the process itself.
+
+        A stationary Gaussian law is fixed by its symmetric Toeplitz covariance, which the
+        reversal ``t -> L-1-t`` maps to itself. (Used by the model-based estimators for
+        the exact marginal of a block.)
+        """
+        return self
+
     def covariance(self) -> np.ndarray:
         """Exact ``(L, L)`` covariance of one channel (dense Toeplitz; ``L <= DENSE_MAX``)."""
         if self.length > DENSE_MAX:
