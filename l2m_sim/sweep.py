@@ -63,6 +63,7 @@ __all__ = [
     "ExactMIJob",
     "ValidateJob",
     "SampleJob",
+    "TrainJob",
     "Sweep",
     "SweepError",
     "load_sweep",
@@ -303,8 +304,76 @@ class SampleJob(Job):
         })
 
 
+@dataclass(frozen=True)
+class TrainJob(Job):
+    """Train one model on one process at one length (:func:`l2m_sim.train`) and record the
+    held-out KL beside the exact yardsticks (Gaussian processes with a dense covariance):
+    ``window_kl`` (the optimal predictor that sees the last ``window`` values) and, for
+    hierarchical Gaussian processes, ``linear_bound`` (minimum KL of a predictor whose
+    state at the middle cut is a linear map of the past with ``history_state`` floats),
+    both per token and channel. ``d_state = 0`` keeps the model's default."""
+
+    kind: typing.ClassVar[str] = "train"
+    grid_dims: typing.ClassVar[tuple] = ("process", "length", "model", "d_model", "n_layer",
+                                         "d_state", "seed")
+    process: str = "subvolume:channels=4"
+    length: int = field(default=64, metadata={"min": 2})
+    model: str = field(default="gpt", metadata={
+        "choices": ("gpt", "window_gpt", "mamba", "mamba2", "gru", "linear_attention")})
+    d_model: int = field(default=32, metadata={"min": 1})
+    n_layer: int = field(default=2, metadata={"min": 1})
+    d_state: int = field(default=0, metadata={"min": 0})
+    steps: int = field(default=300, metadata={"min": 1})
+    batch_size: int = field(default=8, metadata={"min": 1})
+    lr: float = field(default=3e-3, metadata={"min": 1e-8, "max": 1.0})
+    warmup: int = field(default=30, metadata={"min": 0})
+    seed: int = field(default=0, metadata={"min": 0})
+    eval_samples: int = field(default=128, metadata={"min": 1})
+    window: int = field(default=64, metadata={"min": 0})
+
+    def check(self):
+        _check_process("process", self.process)
+        if self.warmup > self.steps:
+            raise SweepError(f"warmup must be <= steps ({self.steps}), got {self.warmup}")
+        if self.d_state and self.model not in ("mamba", "mamba2"):
+            raise SweepError(f"d_state applies to mamba / mamba2 only, got model {self.model!r}")
+
+    def run(self) -> xr.Dataset:
+        from .registry import family, parse_process_id
+        from .train import train
+        from .yardsticks import linear_state_kl, window_kl
+
+        name, params = parse_process_id(self.process)
+        fam = family(name)
+        params.pop(fam.length_param, None)
+        p = fam.at_length(self.length, **params)
+        mc = {"d_model": self.d_model, "n_layer": self.n_layer}
+        if self.d_state:
+            mc["d_state"] = self.d_state
+        ds = train(p, self.model, model_config=mc, steps=self.steps,
+                   batch_size=self.batch_size, lr=self.lr, warmup=self.warmup, seed=self.seed,
+                   eval_samples=self.eval_samples, threads=1)
+        out = ds[["kl", "nll", "nll_exact", "kl_position", "history_state", "bipartite_mi",
+                  "n_params", "train_seconds", "tokens_per_second"]]
+        out = out.rename({"position": "t"})
+        wk = lb = np.nan
+        if hasattr(p, "covariance") and not hasattr(p, "conditional_probs"):
+            try:
+                wk = float(window_kl(p, self.window).mean()) if self.window else np.nan
+            except (ValueError, MemoryError):
+                pass
+            if hasattr(p, "linear_state_mi"):
+                lb = linear_state_kl(p, int(ds.history_state))["per_token"]
+        out["window_kl"] = ((), wk, {"units": "nats",
+                                     "long_name": f"exact KL of the best window-{self.window} "
+                                                  "predictor, per token and channel"})
+        out["linear_bound"] = ((), lb, {"units": "nats", "long_name": "minimum KL of a "
+                                        "linear state of size history_state, per token and channel"})
+        return out
+
+
 #: Job kinds by name (the ``job`` key of a sweep file).
-JOBS: dict[str, type[Job]] = {j.kind: j for j in (ExactMIJob, ValidateJob, SampleJob)}
+JOBS: dict[str, type[Job]] = {j.kind: j for j in (ExactMIJob, ValidateJob, SampleJob, TrainJob)}
 
 
 def register_job(cls: type[Job]) -> type[Job]:

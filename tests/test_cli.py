@@ -12,7 +12,7 @@ import xarray as xr
 
 from l2m_sim.cli import build_parser, main
 
-COMMANDS = ["families", "sample", "mi", "validate", "sweep", "plot", "demo"]
+COMMANDS = ["families", "sample", "mi", "validate", "train", "sweep", "plot", "demo"]
 
 
 def test_every_subcommand_has_help(capsys):
@@ -107,3 +107,14 @@ def test_sweep_command_and_resume(tmp_path, capsys):
 
 def test_parser_builds():
     assert build_parser().prog == "l2m-sim"
+
+
+def test_train_command(tmp_path, capsys):
+    out = tmp_path / "t.nc"
+    assert main(["train", "subvolume:levels=2", "--model", "gru", "--steps", "5",
+                 "--d-model", "8", "--n-layer", "1", "--eval-samples", "8", "--out", str(out)]) == 0
+    assert "held-out KL" in capsys.readouterr().out
+    ds = xr.open_dataset(out, engine="h5netcdf")
+    assert ds.kl.item() > 0 and ds.attrs["model"] == "gru"
+    with pytest.raises(SystemExit):
+        main(["train", "ar1", "--model", "gpt", "--d-state", "4", "--out", str(tmp_path / "u.nc")])
