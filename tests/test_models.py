@@ -194,10 +194,23 @@ def test_window_mask_is_the_definition():
     model = build("window_gpt", False)
     n = 40
     w = model.window_sizes(n)
-    mask = model._mask(n, torch.device("cpu")).numpy()
+    mask = model.attention_mask(n).numpy()
     for q in range(n):
         allowed = {k for k in range(n) if q - w[q] < k <= q}
         assert set(np.flatnonzero(mask[q])) == allowed
+
+
+def test_blocked_window_attention_equals_dense_mask(monkeypatch):
+    """The blocked forward equals one dense masked attention (block smaller than L)."""
+    from l2m_sim.models import gpt as gpt_mod
+
+    model = build("window_gpt", False, window=3, window_exponent=0.7, max_len=128)
+    x = data(False, length=100)
+    with torch.no_grad():
+        one_block = outputs(model, x)  # L = 100 < WINDOW_BLOCK: a single block, dense mask
+        monkeypatch.setattr(gpt_mod, "WINDOW_BLOCK", 7)
+        blocked = outputs(model, x)
+    assert (one_block - blocked).abs().max() < 1e-6
 
 
 def test_full_window_equals_gpt():
@@ -450,6 +463,8 @@ def test_model_input_errors():
     model = build("gpt", False)
     with pytest.raises(TypeError, match="config"):
         GPT(MambaConfig())
+    with pytest.raises(TypeError, match="config"):
+        GPT(WindowGPTConfig())  # distinct config types: a window config never builds a full GPT
     with pytest.raises(ValueError, match="channels"):
         model(torch.randn(2, 5, C + 1))
     with pytest.raises(ValueError, match="finite"):

@@ -85,6 +85,23 @@ def test_numba_equals_reference(dtype, tol, shape):
         assert rel(a, b) < tol, name
 
 
+@pytest.mark.parametrize("checkpoint,chunk_steps", [(7, 14), (64, 64), (5, 35), (16, 1000)])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_numba_time_chunks_and_checkpoints(monkeypatch, checkpoint, chunk_steps, dtype, tol):
+    """Decays computed in several time chunks, several checkpoints per chunk, a short last
+    chunk: the state and the adjoint are carried across chunks exactly."""
+    nb, nd, N, L = 2, 5, 3, 150
+    monkeypatch.setattr(_scan, "CHECKPOINT", checkpoint)
+    monkeypatch.setattr(_scan, "CHUNK_BYTES", chunk_steps * nb * nd * N * (8 if dtype == torch.float64 else 4))
+    assert _scan._chunk_len(nb, nd, N, L, 8 if dtype == torch.float64 else 4) == min(L, chunk_steps)
+    args = make_args(nb, nd, N, L, dtype, seed=checkpoint)
+    y, g = run(selective_scan_numba, args)
+    yr, gr = ref64(args)
+    assert rel(y, yr) < tol
+    for name, a, b in zip("u delta A B C D z delta_bias".split(), g, gr):
+        assert rel(a, b) < tol, name
+
+
 @pytest.mark.parametrize("with_D,with_z,with_bias", [(False, False, False), (True, False, True), (False, True, False)])
 def test_numba_optional_arguments(with_D, with_z, with_bias):
     args = make_args(2, 6, 5, 90, torch.float64, seed=3)

@@ -341,7 +341,9 @@ class SequenceModel(nn.Module):
     def forward(self, x):
         """Continuous: ``(mean, std)`` each shaped like ``x``; discrete: logits ``(B, L, M)``.
 
-        Output position ``t`` depends only on ``x[:, :t]``.
+        Output position ``t`` depends only on ``x[:, :t]``. ``x`` is a tensor or array:
+        continuous ``(B, L, C)`` (``(B, L)`` accepted when ``C = 1``; cast to the model's
+        dtype and device), or integer tokens ``(B, L)``.
         """
         t, squeeze = self._as_input(x)
         out = self._head(self._backbone(self._embed_stream(t)))

@@ -14,7 +14,9 @@ Backends (``backend=`` of :func:`selective_scan`):
     :func:`selective_scan_reference`, a python loop over time: the definition.
 ``"numba"``
     A ``torch.autograd.Function`` whose forward and backward are the numba kernels of
-    ``_scan_kernels`` (checkpointed adjoint scan, parallel over batch x dim). CPU only.
+    ``_scan_kernels`` (checkpointed adjoint scan, parallel over batch x dim), fed with the
+    decays ``exp(delta A)`` computed by torch's vectorised ``exp`` one time chunk
+    (about ``CHUNK_BYTES``) at a time. CPU only.
 ``"logstep"``
     Pure PyTorch, any device: a Hillis-Steele (log-step) scan of the linear recurrence,
     ``ceil(log2 L)`` steps of O(L) tensor work each, differentiated by autograd. Used on a
@@ -62,6 +64,8 @@ SCAN_BACKENDS = ("auto", "numba", "logstep", "reference", "mamba_ssm")
 
 #: Checkpoint interval (time steps) of the numba backward pass.
 CHECKPOINT = 64
+#: Approximate size of one time chunk of decays exp(delta A) (computed by torch).
+CHUNK_BYTES = 8 << 20
 #: Number of channel groups of the numba backward pass (fixed, so results do not depend on
 #: the thread count).
 GROUPS = 8
@@ -228,8 +232,24 @@ def _np(t):
     return t.detach().contiguous().numpy()
 
 
+def _chunk_len(nb, nd, N, L, itemsize):
+    """Time-chunk length for the decays: a multiple of CHECKPOINT, about CHUNK_BYTES of them."""
+    per_step = max(1, nb * nd * N * itemsize)
+    T = max(CHECKPOINT, (CHUNK_BYTES // per_step) // CHECKPOINT * CHECKPOINT)
+    return min(T, max(L, 1))
+
+
+def _decays(delta, A, t0, t1):
+    """``exp(delta_t A)`` for ``t0 <= t < t1`` as a contiguous numpy array (Bt, D, T, N)."""
+    return torch.exp(delta[:, :, t0:t1, None] * A[:, None, :]).numpy()
+
+
 class _ScanNumba(torch.autograd.Function):
-    """Autograd wrapper of the numba forward / adjoint kernels (CPU tensors)."""
+    """Autograd wrapper of the numba forward / adjoint kernels (CPU tensors).
+
+    The decays ``exp(delta A)`` are computed by torch (vectorised) one time chunk at a time;
+    the kernels carry the state (forward) and the adjoint (backward) across chunks.
+    """
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D):
@@ -237,16 +257,21 @@ class _ScanNumba(torch.autograd.Function):
         has_D = D is not None
         if not has_D:
             D = u.new_zeros(u.shape[1])
-        u, delta, A, B, C, D = (t.detach().to(dtype) for t in (u, delta, A, B, C, D))
+        u, delta, A, B, C, D = (t.detach().to(dtype).contiguous() for t in (u, delta, A, B, C, D))
         nb, nd, L = u.shape
         N = A.shape[1]
         Bt = B.transpose(1, 2).contiguous()  # (b, L, N)
         Ct = C.transpose(1, 2).contiguous()
         K = CHECKPOINT
-        y = np.empty((nb, nd, L), dtype=_np(u).dtype)
+        un, dn, Bn, Cn, Dn = (t.numpy() for t in (u, delta, Bt, Ct, D))
+        y = np.empty((nb, nd, L), dtype=un.dtype)
         ck = np.empty((nb, nd, max(1, (L + K - 1) // K), N), dtype=np.float64)
+        h = np.zeros((nb, nd, N))
+        T = _chunk_len(nb, nd, N, L, un.itemsize)
         with _threads(nb * nd * L * N):
-            _K.scan_fwd(_np(u), _np(delta), _np(A), _np(Bt), _np(Ct), _np(D), K, y, ck)
+            for t0 in range(0, L, T):
+                a = _decays(delta, A, t0, min(L, t0 + T))
+                _K.scan_fwd_chunk(un, dn, a, Bn, Cn, Dn, t0, K, h, y, ck)
         ctx.save_for_backward(u, delta, A, Bt, Ct, D)
         ctx.ck = ck
         ctx.has_D = has_D
@@ -258,21 +283,32 @@ class _ScanNumba(torch.autograd.Function):
         nb, nd, L = u.shape
         N = A.shape[1]
         G = max(1, min(GROUPS, nd))
-        npdt = _np(u).dtype
-        du = np.empty((nb, nd, L), dtype=npdt)
-        ddl = np.empty((nb, nd, L), dtype=npdt)
-        dA_part = np.empty((nb, nd, N))
-        dD_part = np.empty((nb, nd))
-        dB_part = np.zeros((nb, G, L, N))
-        dC_part = np.zeros((nb, G, L, N))
+        K = CHECKPOINT
+        un, dn, An, Bn, Cn, Dn = (t.numpy() for t in (u, delta, A, Bt, Ct, D))
+        gyn = _np(gy.to(u.dtype))
+        du = np.empty((nb, nd, L), dtype=un.dtype)
+        ddl = np.empty((nb, nd, L), dtype=un.dtype)
+        carry = np.zeros((nb, nd, N))
+        gA = np.zeros((nb, nd, N))
+        gD = np.zeros((nb, nd))
+        dB = np.empty((nb, L, N))
+        dC = np.empty((nb, L, N))
+        T = _chunk_len(nb, nd, N, L, un.itemsize)
+        dB_part = np.empty((nb, G, T, N))
+        dC_part = np.empty((nb, G, T, N))
         with _threads(nb * nd * L * N):
-            _K.scan_bwd(_np(u), _np(delta), _np(A), _np(Bt), _np(Ct), _np(D), _np(gy.to(u.dtype)),
-                        ctx.ck, CHECKPOINT, G, du, ddl, dA_part, dD_part, dB_part, dC_part)
+            for t0 in reversed(range(0, L, T)):
+                t1 = min(L, t0 + T)
+                a = _decays(delta, A, t0, t1)
+                _K.scan_bwd_chunk(un, dn, a, An, Bn, Cn, Dn, gyn, ctx.ck, t0, K, G, carry, gA, gD,
+                                  du, ddl, dB_part, dC_part)
+                dB[:, t0:t1] = dB_part[:, :, : t1 - t0].sum(axis=1)
+                dC[:, t0:t1] = dC_part[:, :, : t1 - t0].sum(axis=1)
         dt = u.dtype
-        dB = torch.from_numpy(dB_part.sum(axis=1)).to(dt).transpose(1, 2)
-        dC = torch.from_numpy(dC_part.sum(axis=1)).to(dt).transpose(1, 2)
-        dA = torch.from_numpy(dA_part.sum(axis=0)).to(dt)
-        dD = torch.from_numpy(dD_part.sum(axis=0)).to(dt) if ctx.has_D else None
+        dB = torch.from_numpy(dB).to(dt).transpose(1, 2)
+        dC = torch.from_numpy(dC).to(dt).transpose(1, 2)
+        dA = torch.from_numpy(gA.sum(axis=0)).to(dt)
+        dD = torch.from_numpy(gD.sum(axis=0)).to(dt) if ctx.has_D else None
         return torch.from_numpy(du), torch.from_numpy(ddl), dA, dB, dC, dD
 
 

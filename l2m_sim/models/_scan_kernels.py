@@ -20,128 +20,140 @@ and every input's gradient is a local product of ``g_t``, ``gy_t`` and the forwa
     dA[n]    += sum_t g_t[n] * delta_t * a_t[n] * h_{t-1}[n]   (summed over b)
     dD       += sum_t gy_t * u_t                                (summed over b)
 
-The backward pass needs ``h_{t-1}`` in reverse order. Inverting the recurrence
-(``h_{t-1} = (h_t - ...) / a_t``) is unstable when ``a_t`` is tiny, so instead the forward
-pass stores a *checkpoint* of the state every ``K`` steps and the backward pass recomputes
-the states of one chunk (``K`` steps, kept in a small thread-local buffer) from its
-checkpoint, bit-identically to the forward pass, then runs the adjoint through that chunk.
-Cost: one extra forward recurrence; memory: ``L / K * N`` values per (b, d).
+**Time chunks.** The decays ``a`` are computed by the caller (torch's vectorised ``exp``;
+numba has no vectorised ``exp`` without SVML and a scalar ``exp`` per element would
+dominate the cost) one *time chunk* ``[t0, t0 + T)`` at a time, shape ``(Bt, D, T, N)``,
+and the kernels below process one chunk per call, carrying the state ``h`` (forward) or
+the adjoint carry ``a_{t+1} g_{t+1}`` and the dA / dD accumulators (backward) between calls.
 
-Layouts (all C-contiguous): ``u, delta, y, du, ddelta: (Bt, D, L)``; ``A: (D, N)``;
-``Bm, Cm: (Bt, L, N)`` (time-major so that the state index is contiguous); ``Dv: (D,)``;
-checkpoints ``ck: (Bt, D, ceil(L / K), N)``. Internal arithmetic is float64 whatever the
-input dtype (float32 inputs are promoted on load and rounded once on store).
+**Checkpoints.** The backward pass needs ``h_{t-1}`` in reverse order. Inverting the
+recurrence (``h_{t-1} = (h_t - ...) / a_t``) is unstable when ``a_t`` is tiny, so the
+forward pass stores the state every ``K`` steps and the backward pass recomputes the states
+of ``K`` steps (a small thread-local buffer) from the checkpoint, with the same arithmetic
+as the forward pass, then runs the adjoint through them. Cost: one extra forward
+recurrence; memory ``L / K * N`` values per (b, d).
 
-Parallelism: the forward pass is parallel over ``Bt * D`` independent recurrences. The
-backward pass is parallel over ``Bt * G`` tasks, task (b, g) handling a contiguous group of
+Layouts (C-contiguous): ``u, delta, y, du, ddelta: (Bt, D, L)``; ``a: (Bt, D, T, N)``;
+``A: (D, N)``; ``Bm, Cm: (Bt, L, N)`` (time-major: the state index is contiguous);
+``Dv: (D,)``; checkpoints ``ck: (Bt, D, ceil(L / K), N)``; carries ``(Bt, D, N)``.
+Internal arithmetic is float64 (float32 inputs are promoted on load, rounded on store).
+
+Parallelism: the forward pass is parallel over the ``Bt * D`` independent recurrences. The
+backward pass is parallel over ``Bt * G`` tasks, task (b, g) owning a contiguous group of
 channels; the reductions over channels (dB, dC) go to per-group partial buffers
-``(Bt, G, L, N)`` and the reductions over the batch (dA, dD) to per-batch partial buffers,
-which the caller sums. ``G`` is fixed by the caller, not by the thread count, so results
-are bitwise independent of the number of threads.
+``(Bt, G, T, N)`` that the caller sums. ``G`` is fixed by the caller, not by the thread
+count, so results do not depend on the number of numba threads.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)
-def scan_fwd(u, dl, A, Bm, Cm, Dv, K, y, ck):
-    """Forward selective scan; writes ``y`` and the checkpoints ``ck`` (see module doc)."""
+def scan_fwd_chunk(u, dl, a, Bm, Cm, Dv, t0, K, h, y, ck):
+    """Forward scan over ``[t0, t0 + a.shape[2])``; updates ``h``, writes ``y`` and ``ck``."""
     nb, nd, L = u.shape
-    N = A.shape[1]
+    T = a.shape[2]
+    N = a.shape[3]
     for task in prange(nb * nd):
         b = task // nd
         d = task % nd
-        h = np.zeros(N)
-        Ad = np.empty(N)
+        hl = np.empty(N)
         for n in range(N):
-            Ad[n] = A[d, n]
+            hl[n] = h[b, d, n]
         Dd = float(Dv[d])
-        for t in range(L):
+        for i in range(T):
+            t = t0 + i
             if t % K == 0:
                 c = t // K
                 for n in range(N):
-                    ck[b, d, c, n] = h[n]
-            dt = float(dl[b, d, t])
+                    ck[b, d, c, n] = hl[n]
             ut = float(u[b, d, t])
-            du = dt * ut
+            dtu = float(dl[b, d, t]) * ut
+            for n in range(N):
+                hl[n] = a[b, d, i, n] * hl[n] + dtu * Bm[b, t, n]
             acc = 0.0
             for n in range(N):
-                hn = math.exp(dt * Ad[n]) * h[n] + du * Bm[b, t, n]
-                h[n] = hn
-                acc += Cm[b, t, n] * hn
+                acc += Cm[b, t, n] * hl[n]
             y[b, d, t] = acc + Dd * ut
+        for n in range(N):
+            h[b, d, n] = hl[n]
 
 
 @njit(cache=True, parallel=True)
-def scan_bwd(u, dl, A, Bm, Cm, Dv, gy, ck, K, G, du, ddl, dA_part, dD_part, dB_part, dC_part):
-    """Adjoint of :func:`scan_fwd`.
+def scan_bwd_chunk(u, dl, a, A, Bm, Cm, Dv, gy, ck, t0, K, G, carry, gA, gD, du, ddl, dB_part, dC_part):
+    """Adjoint over ``[t0, t0 + T)`` (``t0`` a multiple of ``K``), run after the later chunks.
 
-    Writes ``du, ddl`` (Bt, D, L), ``dA_part`` (Bt, D, N), ``dD_part`` (Bt, D) and
-    adds into the zero-initialised ``dB_part, dC_part`` (Bt, G, L, N).
+    Updates ``carry`` (a_{t+1} g_{t+1}), ``gA`` (Bt, D, N) and ``gD`` (Bt, D); writes
+    ``du, ddl`` on the chunk and ``dB_part, dC_part`` (Bt, G, T, N) (chunk-local time).
     """
     nb, nd, L = u.shape
-    N = A.shape[1]
-    nck = (L + K - 1) // K
+    T = a.shape[2]
+    N = a.shape[3]
     for task in prange(nb * G):
         b = task // G
         g = task % G
         d0 = (g * nd) // G
         d1 = ((g + 1) * nd) // G
-        hbuf = np.empty((K + 1, N))  # hbuf[i + 1] = h at step i of the chunk, hbuf[0] = before
-        abuf = np.empty((K, N))
-        carry = np.empty(N)  # a_{t+1} * g_{t+1}
-        gA = np.empty(N)
-        Ad = np.empty(N)
+        hbuf = np.empty((K + 1, N))  # hbuf[j + 1] = h after step j of the sub-chunk
+        cr = np.empty(N)
+        gAl = np.empty(N)
+        gvec = np.empty(N)
+        ahv = np.empty(N)
+        for n in range(N):  # the partial buffers of this chunk start at zero
+            for i in range(T):
+                dB_part[b, g, i, n] = 0.0
+                dC_part[b, g, i, n] = 0.0
         for d in range(d0, d1):
             for n in range(N):
-                carry[n] = 0.0
-                gA[n] = 0.0
-                Ad[n] = A[d, n]
+                cr[n] = carry[b, d, n]
+                gAl[n] = gA[b, d, n]
             Dd = float(Dv[d])
-            gD = 0.0
-            for c in range(nck - 1, -1, -1):
-                t0 = c * K
-                t1 = min(L, t0 + K)
-                # recompute the chunk's states exactly as the forward pass did
+            gDl = gD[b, d]
+            nsub = (T + K - 1) // K
+            for s in range(nsub - 1, -1, -1):
+                i0 = s * K
+                i1 = min(T, i0 + K)
+                c = (t0 + i0) // K
+                # recompute the states of the sub-chunk from its checkpoint (as the forward did)
                 for n in range(N):
                     hbuf[0, n] = ck[b, d, c, n]
-                for i in range(t1 - t0):
+                for j in range(i1 - i0):
+                    i = i0 + j
                     t = t0 + i
-                    dt = float(dl[b, d, t])
-                    dtu = dt * float(u[b, d, t])
+                    dtu = float(dl[b, d, t]) * float(u[b, d, t])
                     for n in range(N):
-                        a = math.exp(dt * Ad[n])
-                        abuf[i, n] = a
-                        hbuf[i + 1, n] = a * hbuf[i, n] + dtu * Bm[b, t, n]
-                # adjoint through the chunk, backwards in time
-                for i in range(t1 - t0 - 1, -1, -1):
+                        hbuf[j + 1, n] = a[b, d, i, n] * hbuf[j, n] + dtu * Bm[b, t, n]
+                # adjoint, backwards in time (elementwise loops over n vectorise; the two
+                # reductions over n are separate short loops)
+                for j in range(i1 - i0 - 1, -1, -1):
+                    i = i0 + j
                     t = t0 + i
                     dt = float(dl[b, d, t])
                     ut = float(u[b, d, t])
                     gyt = float(gy[b, d, t])
                     dtu = dt * ut
+                    for n in range(N):
+                        gn = gyt * Cm[b, t, n] + cr[n]
+                        ah = a[b, d, i, n] * hbuf[j, n]
+                        gvec[n] = gn
+                        ahv[n] = ah
+                        dC_part[b, g, i, n] += gyt * hbuf[j + 1, n]
+                        dB_part[b, g, i, n] += gn * dtu
+                        gAl[n] += gn * dt * ah
+                        cr[n] = a[b, d, i, n] * gn
                     acc_u = 0.0
                     acc_dt = 0.0
                     for n in range(N):
-                        gn = gyt * Cm[b, t, n] + carry[n]
-                        a = abuf[i, n]
-                        hprev = hbuf[i, n]
-                        dC_part[b, g, t, n] += gyt * hbuf[i + 1, n]
-                        dB_part[b, g, t, n] += gn * dtu
                         bn = float(Bm[b, t, n])
-                        acc_u += gn * bn
-                        ah = Ad[n] * a * hprev
-                        acc_dt += gn * (bn * ut + ah)
-                        gA[n] += gn * dt * a * hprev
-                        carry[n] = a * gn
+                        acc_u += gvec[n] * bn
+                        acc_dt += gvec[n] * (bn * ut + A[d, n] * ahv[n])
                     du[b, d, t] = acc_u * dt + Dd * gyt
                     ddl[b, d, t] = acc_dt
-                    gD += gyt * ut
+                    gDl += gyt * ut
             for n in range(N):
-                dA_part[b, d, n] = gA[n]
-            dD_part[b, d] = gD
+                carry[b, d, n] = cr[n]
+                gA[b, d, n] = gAl[n]
+            gD[b, d] = gDl

@@ -47,18 +47,14 @@ from ._common import BaseConfig, SequenceModel, check_float
 
 __all__ = ["GPTConfig", "GPT", "WindowGPTConfig", "WindowGPT"]
 
+#: Query block of the windowed attention's forward pass.
+WINDOW_BLOCK = 128
+
 
 @dataclass
-class GPTConfig(BaseConfig):
-    """Causal transformer config (defaults: a small CPU model, 2 layers, d_model 64).
-
-    Attributes (besides :class:`~l2m_sim.models._common.BaseConfig`)
-    ----------
-    n_head : int
-        Attention heads; must divide ``d_model``.
-    mlp_ratio : int
-        MLP hidden width is ``mlp_ratio * d_model``.
-    """
+class _TransformerConfig(BaseConfig):
+    """Fields shared by :class:`GPTConfig` and :class:`WindowGPTConfig` (neither is a
+    subclass of the other, so ``isinstance`` tells them apart)."""
 
     n_head: int = 4
     mlp_ratio: int = 4
@@ -72,10 +68,23 @@ class GPTConfig(BaseConfig):
 
 
 @dataclass
-class WindowGPTConfig(GPTConfig):
+class GPTConfig(_TransformerConfig):
+    """Causal transformer config (defaults: a small CPU model, 2 layers, d_model 64).
+
+    Attributes (besides :class:`~l2m_sim.models._common.BaseConfig`)
+    ----------
+    n_head : int
+        Attention heads; must divide ``d_model``.
+    mlp_ratio : int
+        MLP hidden width is ``mlp_ratio * d_model``.
+    """
+
+
+@dataclass
+class WindowGPTConfig(_TransformerConfig):
     """Sliding-window transformer config.
 
-    Attributes (besides :class:`GPTConfig`)
+    Attributes (besides those of :class:`GPTConfig`)
     ----------
     window : int
         Minimum window (positions attended, the query's own included), ``>= 1``.
@@ -110,13 +119,26 @@ class CausalSelfAttention(nn.Module):
         # (..., L, d) -> (..., H, L, dh)
         return tuple(t.reshape(*lead, H, d // H).transpose(-3, -2) for t in (q, k, v))
 
-    def forward(self, x, mask=None):
+    def forward(self, x, window=None):
+        """Causal attention; ``window`` (int array ``w_t``, see :class:`WindowGPT`) restricts
+        query ``t`` to keys ``t - w_t + 1 .. t`` and is computed in query blocks of
+        ``WINDOW_BLOCK`` against only the keys the block can see (O(L (w + block)) work)."""
         B, L, d = x.shape
         q, k, v = self._qkv(x)
-        if mask is None:
+        if window is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            outs = []
+            for s in range(0, L, WINDOW_BLOCK):
+                e = min(L, s + WINDOW_BLOCK)
+                lo = s - int(window[s]) + 1  # t - w_t never decreases: the block's first query sees furthest back
+                tq = torch.arange(s, e, device=x.device)
+                tk = torch.arange(lo, e, device=x.device)
+                w = torch.as_tensor(window[s:e], device=x.device)
+                mask = (tk[None, :] <= tq[:, None]) & (tk[None, :] > (tq - w)[:, None])
+                outs.append(F.scaled_dot_product_attention(q[:, :, s:e], k[:, :, lo:e], v[:, :, lo:e],
+                                                           attn_mask=mask))
+            y = torch.cat(outs, dim=2)
         return self.c_proj(y.transpose(1, 2).reshape(B, L, d))
 
     def step(self, x, cache_k, cache_v):
@@ -147,8 +169,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(d_model)
         self.mlp = MLP(d_model, ratio)
 
-    def forward(self, h, mask=None):
-        h = h + self.attn(self.ln_1(h), mask)
+    def forward(self, h, window=None):
+        h = h + self.attn(self.ln_1(h), window)
         return h + self.mlp(self.ln_2(h))
 
     def step(self, h, cache_k, cache_v):
@@ -176,13 +198,13 @@ class GPT(SequenceModel):
                 std = 0.02 / math.sqrt(2 * c.n_layer) if name.endswith("c_proj.weight") else 0.02
                 nn.init.normal_(p, std=std)
 
-    def _mask(self, L, device):
-        return None
+    def _window(self, L):
+        return None  # full causal attention
 
     def _backbone(self, h):
-        mask = self._mask(h.shape[1], h.device)
+        window = self._window(h.shape[1])
         for blk in self.blocks:
-            h = blk(h, mask)
+            h = blk(h, window)
         return self.ln_f(h)
 
     def _init_layers(self, batch, device, dtype):
@@ -236,10 +258,15 @@ class WindowGPT(GPT):
             self._w = w
         return self._w[:length].copy()
 
-    def _mask(self, L, device):
-        w = torch.as_tensor(self.window_sizes(L), device=device)
-        t = torch.arange(L, device=device)
-        return (t[None, :] <= t[:, None]) & (t[None, :] > (t - w)[:, None])  # (query, key)
+    def _window(self, L):
+        return self.window_sizes(L)
+
+    def attention_mask(self, L) -> torch.Tensor:
+        """The (query, key) boolean mask of the window: key ``s`` is seen by query ``t`` iff
+        ``t - w_t < s <= t`` (for inspection; the forward pass works in blocks)."""
+        w = torch.as_tensor(self.window_sizes(L))
+        t = torch.arange(L)
+        return (t[None, :] <= t[:, None]) & (t[None, :] > (t - w)[:, None])
 
     def _keep(self, position):
         return int(self.window_sizes(position + 1)[position]) - 1
