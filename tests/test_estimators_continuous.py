@@ -282,3 +282,17 @@ def test_ksg_property_equals_reference(n, dx, dy, kk, alg, seed):
     ref = ref_ksg(x, y, k, alg)
     for method in ("brute", "kdtree"):
         assert E.ksg(x, y, k=k, algorithm=alg, method=method) == pytest.approx(ref, abs=1e-10)
+
+
+@pytest.mark.parametrize("dims", [(1, 1), (3, 9), (8, 8), (12, 5)])
+def test_ksg_both_kernel_layouts_identical(dims):
+    from l2m_sim.estimators import knn
+
+    rng = np.random.default_rng(sum(dims))
+    x = rng.standard_normal((300, dims[0]))
+    y = 0.7 * x[:, :1] + rng.standard_normal((300, dims[1]))
+    for alg in (1, 2):
+        a = knn._counts_brute(x, y, 3, alg, layout="rows")
+        b = knn._counts_brute(x, y, 3, alg, layout="cols")
+        for u, v in zip(a, b):
+            assert np.array_equal(u, v)

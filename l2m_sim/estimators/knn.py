@@ -11,7 +11,8 @@ With ``N`` samples, ``k`` neighbours and the joint max-norm
   ``I2 = psi(k) - 1/k + psi(N) - < psi(n_x) + psi(n_y) >``.
 
 Two exact implementations give identical counts on data without exact distance ties:
-``method="brute"`` (numba, O(N^2 (dx + dy)), parallel over points, any dimension) and
+``method="brute"`` (numba, O(N^2 (dx + dy)), parallel over points, any dimension; two
+memory layouts, chosen by dimension, see ``_knn_kernels``) and
 ``method="kdtree"`` (``scipy.spatial.cKDTree`` with ``p = inf``; fast in low dimension).
 ``method="auto"`` uses the KD-tree for ``dx + dy <= 6`` and ``N > 2000``, brute force otherwise.
 
@@ -66,12 +67,20 @@ def _prepare(x, y, k, algorithm, noise, rng, standardize, method):
     return xa, ya, k, algorithm, method
 
 
-def _counts_brute(xa, ya, k, algorithm):
+#: From this many coordinates per side (min(dx, dy)) the row-major kernel is used.
+_ROWS_MIN_DIM = 8
+
+
+def _counts_brute(xa, ya, k, algorithm, layout=None):
     n = xa.shape[0]
     nchunks = int(min(n, 8 * numba.get_num_threads()))
+    if layout is None:
+        layout = "rows" if min(xa.shape[1], ya.shape[1]) >= _ROWS_MIN_DIM else "cols"
+    if layout == "rows":
+        return K._ksg_counts_rows(xa, ya, k, algorithm, nchunks)
     XT = np.ascontiguousarray(xa.T)
     YT = np.ascontiguousarray(ya.T)
-    return K._ksg_counts(XT, YT, k, algorithm, nchunks)
+    return K._ksg_counts_cols(XT, YT, k, algorithm, nchunks)
 
 
 def _counts_kdtree(xa, ya, k, algorithm):
