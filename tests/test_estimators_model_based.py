@@ -22,7 +22,8 @@ from l2m_sim import estimators as E
 class DenseGaussian:
     """Zero-mean Gaussian with dense covariance S; conditionals by Cholesky.
 
-    A sequence shorter than L is read as a *fresh* sequence with the leading block of S.
+    A sequence shorter than L is read as a *fresh* sequence with the leading block of S
+    (used by the fixed-length check below).
     """
 
     def __init__(self, S):
@@ -174,8 +175,11 @@ def test_fresh_marginal_is_not_exact_for_the_hierarchical_family():
     bad = E.direct_bipartite(DenseGaussian(S), x, cut=c, marginal="fresh")
     assert abs(good.value - truth) < 3 * good.se
     assert abs(bad.value - truth) > 10 * bad.se
-    with pytest.raises(ValueError, match="fresh"):
-        E.direct_bipartite(p, x, marginal="fresh")  # the process has a fixed length
+    # the fixed-length process itself: "fresh" runs it on Y moved to the front -- the same
+    # (wrong) numbers as the dense prefix model
+    _, r_fixed = E.direct_bipartite(p, x, cut=c, marginal="fresh", return_terms=True)
+    _, r_dense = E.direct_bipartite(DenseGaussian(S), x, cut=c, marginal="fresh", return_terms=True)
+    assert np.allclose(r_fixed, r_dense, atol=1e-8)
 
 
 def test_direct_token_chain_fresh_marginal_exact():
@@ -183,6 +187,14 @@ def test_direct_token_chain_fresh_marginal_exact():
     tok = chain.sample(4000, 2)
     est = E.direct_bipartite(chain, tok, cut=7)
     assert abs(est.value - chain.exact_mi()) < 3 * est.se
+
+    class FixedLength(BinaryChain):
+        def conditional_probs(self, tokens):
+            if np.asarray(tokens).shape[1] != self.length:
+                raise ValueError("tokens must have length L")
+            return BinaryChain.conditional_probs(self, tokens)
+
+    assert E.direct_bipartite(FixedLength(0.1, 20), tok, cut=7) == est
 
 
 def test_position_log_probs_hook_takes_priority():

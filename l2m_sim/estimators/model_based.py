@@ -22,9 +22,11 @@ autoregressive model ``q`` (exact per-position conditionals ``q(w_t | w_<t)``):
      **not** exact for the hierarchical family in general (for the study's matrix at
      ``L = 64`` the block after cut 8 differs in law from the prefix of length 56, by up to
      0.31 in covariance; halves split on a level-1 row boundary, e.g. the middle cut,
-     happen to agree), and ``HierarchicalGaussian`` only accepts sequences of its own
-     length, so ``"fresh"`` raises for it. For a trained model it is the usual
-     approximation.
+     happen to agree). For a trained model it is the usual approximation.
+     Implementation: ``y`` is moved to the front of a length-``L`` input (``x`` after it
+     as filler) and the first ``L - cut`` conditionals are summed -- an autoregressive
+     conditional depends only on earlier positions, so this is the model run on ``y`` alone,
+     and it works for models and processes that accept only their own length.
 
   The estimate is the Monte-Carlo mean of the per-sample log-ratios ``r_i``, its standard
   error ``std(r) / sqrt(n)``. With the exact process as ``q`` it is unbiased for the
@@ -129,16 +131,11 @@ def _block_marginal(model, samples, c, marginal):
         rev = model.reversed()
         lp = position_log_probs(rev, np.ascontiguousarray(samples[:, ::-1]))
         return lp[:, : L - c].sum(axis=1)
-    # fresh
-    y = np.ascontiguousarray(samples[:, c:])
-    try:
-        lp = position_log_probs(model, y)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(
-            f"marginal='fresh' runs the model on the block Y alone (length {L - c}), which this "
-            f"model does not accept ({exc}); give it block_log_prob() or reversed()"
-        ) from exc
-    return lp.sum(axis=1)
+    # fresh: Y moved to the front of a length-L input (X after it as filler). Conditionals
+    # of an autoregressive model at positions < L - cut depend only on earlier positions, so
+    # their sum is the log-probability of Y as a fresh sequence of length L - cut.
+    shifted = np.ascontiguousarray(np.concatenate([samples[:, c:], samples[:, :c]], axis=1))
+    return position_log_probs(model, shifted)[:, : L - c].sum(axis=1)
 
 
 def _mc(r) -> Estimate:
