@@ -48,9 +48,12 @@ def _add_demo(sub) -> None:
     p = sub.add_parser(
         "demo",
         help="exact bipartite / two-point scaling tables of the study's families",
-        description=("Compute the exact bipartite MI (middle cut) and two-point MI of the "
-                     "study's 'subvolume' and 'log' hierarchical families, uncoupled and "
-                     "coupled, print the tables, and write OUT/demo.nc and OUT/demo.png."),
+        description=("Part 1: compute the exact bipartite MI (middle cut) and two-point MI "
+                     "of the study's 'subvolume' and 'log' hierarchical families, uncoupled "
+                     "and coupled, print the tables, and write OUT/demo.nc and OUT/demo.png. "
+                     "Part 2: the same for one process of every kind (Gaussian, Markov, "
+                     "tree, discrete sub-volume) over L = 16..1024 as a resumable sweep, "
+                     "written to OUT/demo_families.nc and OUT/demo_families_exact_mi.png."),
     )
     p.add_argument("--levels-max", type=_int_in(2, LEVELS_MAX_LIMIT), default=defaults.levels_max,
                    metavar="N", help=f"largest level, L = 4**N (default {defaults.levels_max})")
@@ -59,6 +62,8 @@ def _add_demo(sub) -> None:
                                       f"default min({defaults.coupled_levels_max}, --levels-max))"))
     p.add_argument("--fit-levels", type=_int_in(2), default=defaults.fit_levels, metavar="N",
                    help=f"fit the exponent over the last N levels (default {defaults.fit_levels})")
+    p.add_argument("--no-families", action="store_true",
+                   help="skip part 2 (the exact-MI sweep over every kind of process)")
     p.add_argument("--out", default="results", metavar="DIR",
                    help="output folder (default: results)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
@@ -79,7 +84,7 @@ def _run_demo(args, command: str) -> int:
     except (FileExistsError, NotADirectoryError) as exc:
         print(f"l2m-sim demo: error: {exc}", file=sys.stderr)
         return 2
-    run(cfg, out=args.out, force=args.force, command=command)
+    run(cfg, out=args.out, force=args.force, command=command, families=not args.no_families)
     return 0
 
 

@@ -118,3 +118,22 @@ def test_train_command(tmp_path, capsys):
     assert ds.kl.item() > 0 and ds.attrs["model"] == "gru"
     with pytest.raises(SystemExit):
         main(["train", "ar1", "--model", "gpt", "--d-state", "4", "--out", str(tmp_path / "u.nc")])
+
+
+def test_demo_writes_both_parts(tmp_path, capsys):
+    out = tmp_path / "res"
+    assert main(["demo", "--levels-max", "3", "--coupled-levels-max", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "every kind of process" in text
+    for name in ("demo.nc", "demo.png", "demo_families.nc", "demo_families_exact_mi.png"):
+        assert (out / name).exists(), name
+    fam = xr.open_dataset(out / "demo_families.nc", engine="h5netcdf")
+    import l2m_sim
+
+    assert float(fam.bipartite_mi.sel(process="ar1:phi=0.9", length=64)) == pytest.approx(
+        -0.5 * np.log(1 - 0.81))
+    assert float(fam.bipartite_mi.sel(process="discrete-subvolume", length=256)) == pytest.approx(
+        l2m_sim.HierarchicalDiscrete(4, 3, 4, 2).bipartite_mi())
+    assert (fam.status == "ok").all()
+    # outputs are not overwritten without --force
+    assert main(["demo", "--levels-max", "3", "--coupled-levels-max", "2", "--out", str(out)]) == 2
