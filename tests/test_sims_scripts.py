@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import xarray as xr
 
 SIMS = Path(__file__).resolve().parents[1] / "sims"
@@ -28,3 +29,15 @@ def test_gpu_check_runs_tiny_on_cpu(tmp_path):
     ds = xr.open_dataset(tmp_path / "gpu_check.nc", engine="h5netcdf")
     assert ds.sizes["run"] == 3
     assert json.loads((tmp_path / "gpu_check.json").read_text())["L"] == 64
+
+
+def test_estimator_study_fast(tmp_path):
+    ds = load("estimator_study").main(["--fast", "--out", str(tmp_path / "e.nc")])
+    assert (tmp_path / "e.png").exists()
+    sub = [p for p in ds.process.values if str(p).startswith("subvolume")][0]
+    # the exact-model direct estimator is unbiased: within 4 standard errors of the truth
+    d = ds.sel(estimator="direct (exact q)", process=sub).isel(n_samples=0, seed=0)
+    ok = np.isfinite(d.estimate)
+    assert ok.sum() >= 3
+    assert np.all(np.abs(d.error.values[ok]) < 4 * d.stderr.values[ok])
+    assert float(ds.beta_true.sel(process=sub)) == pytest.approx(np.log(3) / np.log(4), abs=1e-3)
