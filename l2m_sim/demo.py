@@ -23,7 +23,7 @@ beyond ``L = 4**5`` on a small machine; the coupled part therefore stops at
 ``coupled_levels_max`` (default 5).
 
 Outputs: aligned tables on stdout, ``demo.nc`` (an :class:`xarray.Dataset`, netCDF via
-h5netcdf, every information variable with ``units = "nat"``) and ``demo.png`` (two
+h5netcdf, every information variable with ``units = "nats"``) and ``demo.png`` (two
 log-log panels).
 """
 
@@ -302,7 +302,7 @@ def build_dataset(cfg: DemoConfig, command: str = "") -> xr.Dataset:
                           for f in range(nf)])
 
     fc, fcl, fcd = ("family", "coupling"), ("family", "coupling", "L"), ("family", "coupling", "distance")
-    nat, one = {"units": "nat"}, {"units": "1"}
+    nat, one = {"units": "nats"}, {"units": "1"}
     data_vars = {
         "bipartite_mi": (fcl, bip, {**nat, "long_name": "exact bipartite MI at the middle cut"}),
         "two_point_mi_first_last": (fcl, first_last, {

@@ -246,16 +246,33 @@ class HierarchicalGaussian:
 
     # ------------------------------------------------------------------ basics
 
+    def _mixing_label(self) -> str:
+        """``""`` for the default (Hadamard-type) mixing, ``", mixing='paper'"`` for the
+        study's matrix, else a short content hash, so that different laws never share a repr."""
+        mats = {lev.mixing.tobytes() for lev in self.schedule}
+        default = all(np.array_equal(lev.mixing, hadamard_mixing(lev.branching, lev.copies))
+                      for lev in self.schedule)
+        if default:
+            return ""
+        if len(mats) == 1 and self.schedule[0].branching == 4 and np.array_equal(
+                self.schedule[0].mixing, paper_mixing()):
+            return ", mixing='paper'"
+        import hashlib
+
+        digest = hashlib.sha1(b"".join(lev.mixing.tobytes() for lev in self.schedule)).hexdigest()
+        return f", mixing=<custom {digest[:10]}>"
+
     def __repr__(self):
         cpl = "" if self.coupling is None else f", coupling={self.coupling}"
         ch = "" if self.channels == 1 else f", channels={self.channels}"
+        mix = self._mixing_label()
         if isinstance(self.branching, int) and isinstance(self.copies, int) and len(
             {lev.mixing.tobytes() for lev in self.schedule}
         ) == 1:
             return (f"HierarchicalGaussian(branching={self.branching}, copies={self.copies}, "
-                    f"levels={self.levels}{cpl}{ch})")
+                    f"levels={self.levels}{mix}{cpl}{ch})")
         sched = [(lev.branching, lev.copies) for lev in self.schedule]
-        return f"HierarchicalGaussian.from_schedule({sched}{cpl}{ch})"
+        return f"HierarchicalGaussian.from_schedule({sched}{mix}{cpl}{ch})"
 
     @property
     def coupled(self) -> bool:

@@ -3,7 +3,7 @@
 Every family has a name and an ordered set of parameters with defaults. A **process id**
 is the family name followed by *all* its parameters, in declared order::
 
-    subvolume:levels=5,coupling=0.0
+    subvolume:levels=5,coupling=0.0,channels=1
     ar1:phi=0.9,length=64
     markov-binary:flip=0.1,length=256
 

@@ -154,6 +154,26 @@ def _call_in_child(conn, fn, args, kwargs):
         conn.close()
 
 
+def _child_context(fn, args, kwargs):
+    """The multiprocessing context of a timed call: ``forkserver`` when the call pickles.
+
+    A plain ``fork`` of a process that has already run numba's parallel (OpenMP) kernels
+    aborts in the child as soon as the child uses them too (GNU OpenMP does not survive a
+    fork); the fork server is a clean process (it only imports the package), so children
+    forked from it are safe. Calls that do not pickle (lambdas, closures) fall back to
+    ``fork``.
+    """
+    import pickle
+
+    try:
+        pickle.dumps((fn, args, kwargs))
+    except Exception:  # noqa: BLE001 - anything unpicklable
+        return mp.get_context("fork")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["l2m_sim.validate"])
+    return ctx
+
+
 def _run(fn, args, kwargs, timeout):
     """Call ``fn``; with a timeout, in a forked child that is killed when time runs out.
     Returns (status, value or message, seconds)."""
@@ -166,7 +186,7 @@ def _run(fn, args, kwargs, timeout):
             tb = traceback.extract_tb(e.__traceback__)
             where = f" ({tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
             return STATUS_ERROR, f"{type(e).__name__}: {e}{where}", time.perf_counter() - t0
-    ctx = mp.get_context("fork")
+    ctx = _child_context(fn, args, kwargs)
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_call_in_child, args=(child, fn, args, kwargs), daemon=True)
     proc.start()
@@ -229,8 +249,9 @@ def validate(estimators, processes, lengths=None, n_samples=(1000,), seeds=(0,),
     distances : sequence of int, optional
         Also estimate the two-point MI ``I(W_0; W_d)`` (one channel) at these distances.
     timeout : float, optional
-        Seconds per estimator call; a call that runs longer is killed (it runs in a forked
-        child process) and recorded as ``"timeout"``. None: no limit, in-process.
+        Seconds per estimator call; a call that runs longer is killed (it runs in a child
+        process forked from a clean fork server, see ``_child_context``) and recorded as
+        ``"timeout"``. None: no limit, in-process.
     progress : bool
         Show a progress bar (tqdm).
 

@@ -56,7 +56,7 @@ def run(levels_max):
     ds = xr.Dataset(
         {
             "bipartite_mi": (("design", "L"), np.array([r[4] for r in rows]),
-                             {"units": "nat", "long_name": "exact bipartite MI at the middle cut"}),
+                             {"units": "nats", "long_name": "exact bipartite MI at the middle cut"}),
             "beta_target": ("design", [r[1] for r in rows]),
             "beta_closed_form": ("design", [r[2] for r in rows]),
             "beta_fit": ("design", [r[3] for r in rows],

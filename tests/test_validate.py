@@ -126,3 +126,16 @@ def test_fit_exponent():
     x = np.array([1, 2, 4, 8.0])
     assert fit_exponent(x, 3 * x**0.7) == pytest.approx(0.7)
     assert math.isnan(fit_exponent([1, 2], [1, np.nan]))
+
+
+def test_timeout_children_survive_numba_parallel_kernels_in_the_parent():
+    """Sampling a hierarchical process runs numba's parallel kernels in the parent; timed
+    estimator calls run in children that use numba too (KSG) and must not abort."""
+    from l2m_sim import estimators as E
+
+    ds = validate({"ksg1": E.ESTIMATORS["ksg1"]}, ["subvolume"], lengths=[16, 64],
+                  n_samples=[300], timeout=120)
+    assert (ds.status == "ok").all(), ds.message.values
+    ref = validate({"ksg1": E.ESTIMATORS["ksg1"]}, ["subvolume"], lengths=[16, 64],
+                   n_samples=[300])
+    np.testing.assert_array_equal(ds.estimate.values, ref.estimate.values)
