@@ -13,13 +13,9 @@ from hypothesis import strategies as st
 
 from l2m_sim.models import (
     GPT,
-    GRU,
     MODELS,
     GPTConfig,
-    LinearAttention,
     LinearAttentionConfig,
-    Mamba,
-    Mamba2,
     Mamba2Config,
     MambaConfig,
     MambaMixer,
@@ -412,7 +408,7 @@ def test_config_rejects_nonpositive_sizes(cfg, field, value):
 
 
 @FAST
-@given(cfg=st.sampled_from(CFGS), value=st.one_of(st.integers(-5, 1), st.floats(2.5, 3.5)))
+@given(cfg=st.sampled_from(CFGS), value=st.one_of(st.integers(-5, 1), st.floats(2.5, 3.5).filter(lambda v: v != 3.0)))
 def test_config_rejects_bad_vocab(cfg, value):
     with pytest.raises(ValueError, match="vocab_size"):
         cfg(vocab_size=value)

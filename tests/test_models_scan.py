@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 
 import numba
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings

@@ -40,7 +40,6 @@ SSD (Mamba-2, scalar ``A`` per head)::
 
 from __future__ import annotations
 
-import math
 
 import numba
 import numpy as np

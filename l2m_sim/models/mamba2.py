@@ -29,7 +29,6 @@ the conv state ``conv_dim * (d_conv - 1)``, ``conv_dim = nheads * headdim + 2 ng
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
