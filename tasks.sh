@@ -24,7 +24,8 @@ usage: bash tasks.sh COMMAND [ARGS...]
 
 commands:
   demo [ARGS...]   set up .venv if needed, then run `l2m-sim demo ARGS`
-                   (tables on stdout, results/demo.nc and results/demo.png)
+                   (tables on stdout; results/demo.nc, demo.png, demo_families.nc,
+                   demo_families_exact_mi.png)
   test [ARGS...]   set up .venv if needed, then run `python -m pytest ARGS`
 EOF
 }

@@ -30,12 +30,18 @@ from .registry import (
 from .validate import TaskEstimator, validate
 
 
-def __getattr__(name):
-    # ``l2m_sim.estimators`` imports torch (neural estimators): load it on first use
-    if name == "estimators":
-        import importlib
+_LAZY_MODULES = ("estimators", "models", "training", "sweep", "plot", "yardsticks")
 
-        return importlib.import_module(".estimators", __name__)
+
+def __getattr__(name):
+    # torch-backed parts (estimators, models, training) load on first use, so that
+    # ``import l2m_sim`` stays light
+    import importlib
+
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name == "train":
+        return importlib.import_module(".training", __name__).train
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __version__ = "0.1.0"
@@ -68,4 +74,5 @@ __all__ = [
     "process_id",
     "TaskEstimator",
     "validate",
+    "train",
 ]

@@ -366,7 +366,7 @@ def _add_train(sub) -> None:
 def _run_train(args, command: str) -> int:
     from pathlib import Path
 
-    from .train import train
+    from .training import train
 
     if args.d_state is not None and args.model not in ("mamba", "mamba2"):
         args.parser.error(f"--d-state applies to mamba / mamba2, not {args.model}")

@@ -340,7 +340,7 @@ class TrainJob(Job):
 
     def run(self) -> xr.Dataset:
         from .registry import family, parse_process_id
-        from .train import train
+        from .training import train
         from .yardsticks import linear_state_kl, window_kl
 
         name, params = parse_process_id(self.process)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import l2m_sim  # noqa: E402
 from l2m_sim import models as M  # noqa: E402
-from l2m_sim.train import train  # noqa: E402
+from l2m_sim.training import train  # noqa: E402
 from l2m_sim.yardsticks import linear_state_kl, window_kl  # noqa: E402
 
 

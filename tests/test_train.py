@@ -7,10 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
-import xarray as xr
 
 import l2m_sim
-from l2m_sim.train import TrainConfig, evaluate, gaussian_kl, train, build_model
+from l2m_sim.training import TrainConfig, evaluate, gaussian_kl, train, build_model
 from l2m_sim.yardsticks import linear_state_kl, window_kl
 
 TINY = dict(d_model=16, n_layer=1)

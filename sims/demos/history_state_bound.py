@@ -26,7 +26,7 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from _common import parse, save  # noqa: E402
 
 import l2m_sim  # noqa: E402
-from l2m_sim.train import train  # noqa: E402
+from l2m_sim.training import train  # noqa: E402
 from l2m_sim.yardsticks import linear_state_kl  # noqa: E402
 
 C = 4
