@@ -73,7 +73,8 @@ def main(argv=None):
     ax.plot(Ls, [r[3]["gru"][0] for r in rows], "s--", ms=8,
             label=f"GRU (fixed state, {rows[0][3]['gru'][1]} floats)")
     ax.set_xscale("log")
-    ax.set_yscale("symlog", linthresh=1e-2)
+    ax.set_yscale("symlog", linthresh=1e-1)
+    ax.set_ylim(0, None)
     ax.set_xlabel("sequence length L")
     ax.set_ylabel("KL summed over the future half (nats)")
     ax.set_title(f"history-state bound, sub-volume Gaussian, C = {C}, {steps} steps")
