@@ -69,11 +69,60 @@ def vclub(task, n, rng):
     return E.vclub_bipartite(task.process, task.process.sample(n, rng=rng), task.cut, rng=rng)
 
 
+def plot(full: xr.Dataset, png: Path) -> Path:
+    """estimate / truth vs L per estimator and process (fixed colours), and beta-hat."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    est = full.estimate.mean("seed").isel(n_samples=0)
+    ests = [str(e) for e in full.estimator.values]
+    colours = {e: f"C{i}" for i, e in enumerate(ests)}
+    procs = list(full.process.values)
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    for ax, proc in zip(axes.ravel(), procs):
+        t = full.truth.sel(process=proc)
+        for e in ests:
+            r = (est.sel(estimator=e, process=proc) / t)
+            ok = np.isfinite(r.values)
+            if ok.any():
+                ax.semilogx(full.length.values[ok], r.values[ok], "o-", color=colours[e], label=e)
+        ax.axhline(1, color="k", ls="--", lw=1)
+        ax.set_ylim(-0.5, 3.2)
+        ax.set_title(str(proc).split(",channels")[0], fontsize=9)
+        ax.set_xlabel("sequence length L")
+        ax.set_ylabel("estimate / exact I_BP (clipped to [-0.5, 3.2])")
+        ax.legend(fontsize=7)
+    ax = axes.ravel()[-1]
+    sel = [p for p in procs if "subvolume" in str(p)]
+    x = np.arange(len(sel))
+    w = 0.8 / (len(ests) + 1)
+    ax.bar(x, [float(full.beta_true.sel(process=p)) for p in sel], w, color="k", label="exact")
+    for i, e in enumerate(ests):
+        vals = [float(full.beta_hat.sel(estimator=e, process=p).isel(n_samples=0)) for p in sel]
+        ax.bar(x + (i + 1) * w, vals, w, color=colours[e], label=e)
+    ax.set_xticks(x + w * len(ests) / 2)
+    ax.set_xticklabels([str(p).split(":")[0] for p in sel], fontsize=8)
+    ax.set_ylabel("fitted beta (slope of log I vs log L; non-positive estimates left out)")
+    ax.set_title("beta-hat vs exact beta = log_4 3 = 0.792", fontsize=9)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return png
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fast", action="store_true", help="small sizes (about a minute)")
     ap.add_argument("--out", type=Path, default=RESULTS / "estimator_study.nc")
+    ap.add_argument("--plot-only", action="store_true",
+                    help="redraw the figure from an existing --out file")
     args = ap.parse_args(argv)
+    if args.plot_only:
+        with xr.open_dataset(args.out, engine="h5netcdf") as f:
+            return plot(f.load(), args.out.with_suffix(".png"))
     fast = args.fast
     n = 600 if fast else 4000
     seeds = [0] if fast else [0, 1]
@@ -134,43 +183,7 @@ def main(argv=None):
           f"by estimator: " + ", ".join(f"{e}: {int(bad[i].sum())}"
                                        for i, e in enumerate(full.estimator.values) if bad[i].any()))
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    procs = list(full.process.values)
-    fig, axes = plt.subplots(1, len(procs) + 1, figsize=(4.2 * (len(procs) + 1), 4))
-    for ax, proc in zip(axes, procs):
-        t = full.truth.sel(process=proc)
-        for e in full.estimator.values:
-            r = (est.sel(estimator=e, process=proc) / t).values
-            if np.any(np.isfinite(r)):
-                ax.semilogx(full.length.values, r, "o-", label=str(e))
-        ax.axhline(1, color="k", ls="--", lw=1)
-        ax.set_ylim(-0.2, 1.6)
-        ax.set_title(str(proc), fontsize=9)
-        ax.set_xlabel("L")
-        ax.set_ylabel("estimate / exact I_BP")
-    axes[0].legend(fontsize=7)
-    ax = axes[-1]
-    sel = [p for p in procs if "subvolume" in str(p)]
-    x = np.arange(len(sel))
-    ests = [e for e in full.estimator.values]
-    w = 0.8 / (len(ests) + 1)
-    ax.bar(x, [float(full.beta_true.sel(process=p)) for p in sel], w, color="k", label="exact beta")
-    for i, e in enumerate(ests):
-        vals = [float(full.beta_hat.sel(estimator=e, process=p).isel(n_samples=0)) for p in sel]
-        ax.bar(x + (i + 1) * w, vals, w, label=str(e))
-    ax.set_xticks(x + w * len(ests) / 2)
-    ax.set_xticklabels([str(p) for p in sel], fontsize=8)
-    ax.set_ylabel("fitted beta (slope of log I vs log L)")
-    ax.set_title("beta-hat vs exact beta (log_4 3 = 0.792)", fontsize=9)
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    png = args.out.with_suffix(".png")
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    png = plot(full, args.out.with_suffix(".png"))
     print(f"wrote {args.out} and {png}")
     return full
 
