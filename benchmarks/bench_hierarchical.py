@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import numba
 import numpy as np
@@ -32,26 +31,7 @@ import l2m_sim
 from l2m_sim import HierarchicalGaussian
 
 
-def median_time(fn, repeats):
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
-
-
-def paired_times(fa, fb, repeats):
-    """Median times of fa and fb measured alternately."""
-    ta, tb = [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fa()
-        ta.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        fb()
-        tb.append(time.perf_counter() - t0)
-    return float(np.median(ta)), float(np.median(tb))
+from _timing import median_time, paired_times  # benchmarks/_timing.py
 
 
 def bench_sampler(levels, repeats, normals=2**22):

@@ -49,7 +49,7 @@ import scipy.linalg
 
 from . import _hier_kernels as K
 from .mixing import hadamard_mixing, paper_mixing, validate_mixing
-from .protocol import as_generator, check_cut, check_int
+from .protocol import as_channel_rows, as_generator, check_cut, check_int
 
 __all__ = ["HierarchicalGaussian", "Level", "Exponents", "paper_family", "DEFAULT_COUPLING"]
 
@@ -453,36 +453,8 @@ class HierarchicalGaussian:
         return self.reversed()._stds_fast()[0]
 
     def _as_sequences(self, x):
-        """Validate ``x`` and return it as (rows, L) float64 plus a function restoring the shape."""
-        if not isinstance(x, np.ndarray):
-            try:
-                x = np.asarray(x, dtype=float)
-            except (TypeError, ValueError) as exc:
-                raise TypeError("x must be a real array") from exc
-        if x.dtype.kind not in "fiu":
-            raise TypeError(f"x must be a real array, got dtype {x.dtype}")
-        L, C = self.length, self.channels
-        if C == 1:
-            ok = x.ndim in (1, 2) and x.shape[-1] == L
-            want = f"(n, {L}) or ({L},)"
-        else:
-            ok = x.ndim in (2, 3) and x.shape[-2:] == (L, C)
-            want = f"(n, {L}, {C}) or ({L}, {C})"
-        if not ok:
-            raise ValueError(f"x must have shape {want}, got {x.shape}")
-        x = np.asarray(x, dtype=np.float64)
-        if not np.all(np.isfinite(x)):
-            raise ValueError("x must be finite (no NaN or inf)")
-        shape = x.shape
-        if C == 1:
-            X = x.reshape(-1, L)
-            return np.ascontiguousarray(X), lambda a: a.reshape(shape)
-        X = np.ascontiguousarray(np.moveaxis(x.reshape(-1, L, C), 2, 1).reshape(-1, L))
-
-        def restore(a):
-            return np.moveaxis(a.reshape(-1, C, L), 1, 2).reshape(shape)
-
-        return X, restore
+        """``x`` validated as ``(rows, L)`` float64 plus a function restoring its shape."""
+        return as_channel_rows(x, self.length, self.channels)
 
     def conditional_moments(self, x):
         """Exact mean and std of every ``x_t`` given ``x_{<t}``.

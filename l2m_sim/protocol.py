@@ -32,6 +32,7 @@ __all__ = [
     "check_int",
     "check_cut",
     "check_position",
+    "as_channel_rows",
 ]
 
 
@@ -146,3 +147,41 @@ def check_cut(cut, length: int) -> int:
 def check_position(name: str, value, length: int) -> int:
     """Validate a 0-based position ``0 <= value <= L-1``."""
     return check_int(name, value, 0, length - 1)
+
+
+def as_channel_rows(x, length: int, channels: int):
+    """Validate real sequences ``x`` and return them as ``(rows, L)`` float64 rows (one row
+    per sequence and channel) plus a function that restores an array of that layout to the
+    shape of ``x``.
+
+    ``x`` is ``(n, L)`` / ``(L,)`` for one channel, ``(n, L, C)`` / ``(L, C)`` for ``C``;
+    a wrong shape or dtype, or a non-finite value, raises naming ``x``.
+    """
+    if not isinstance(x, np.ndarray):
+        try:
+            x = np.asarray(x, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise TypeError("x must be a real array") from exc
+    if x.dtype.kind not in "fiu":
+        raise TypeError(f"x must be a real array, got dtype {x.dtype}")
+    L, C = length, channels
+    if C == 1:
+        ok = x.ndim in (1, 2) and x.shape[-1] == L
+        want = f"(n, {L}) or ({L},)"
+    else:
+        ok = x.ndim in (2, 3) and x.shape[-2:] == (L, C)
+        want = f"(n, {L}, {C}) or ({L}, {C})"
+    if not ok:
+        raise ValueError(f"x must have shape {want}, got {x.shape}")
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x must be finite (no NaN or inf)")
+    shape = x.shape
+    if C == 1:
+        return np.ascontiguousarray(x.reshape(-1, L)), lambda a: a.reshape(shape)
+    rows = np.ascontiguousarray(np.moveaxis(x.reshape(-1, L, C), 2, 1).reshape(-1, L))
+
+    def restore(a):
+        return np.moveaxis(a.reshape(-1, C, L), 1, 2).reshape(shape)
+
+    return rows, restore
