@@ -48,7 +48,7 @@ import torch.nn.functional as F
 
 from ..protocol import check_int
 
-__all__ = ["BaseConfig", "SequenceModel", "ModelState"]
+__all__ = ["BaseConfig", "SequenceModel", "ModelState", "ResidualMixerLayer", "MixerStackModel"]
 
 _POS_KINDS = ("learned", "sinusoidal")
 _STD_PARAMS = ("exp", "softplus")
@@ -484,3 +484,46 @@ class SequenceModel(nn.Module):
                 lp = -0.5 * ((xt - m) / s) ** 2 - torch.log(s) - 0.5 * math.log(2 * math.pi)
                 res.append((lp if lp.dim() == 2 else lp.sum(-1)).cpu().numpy())
         return np.concatenate(res)
+
+
+class ResidualMixerLayer(nn.Module):
+    """Pre-norm residual block ``h + mixer(LayerNorm(h))`` around a recurrent mixer that
+    has ``init_state(batch, device, dtype)`` and ``step(h, conv, ssm) -> (out, conv, ssm)``."""
+
+    def __init__(self, d_model, mixer):
+        super().__init__()
+        self.norm = nn.LayerNorm(d_model)
+        self.mixer = mixer
+
+    def forward(self, h):
+        return h + self.mixer(self.norm(h))
+
+
+class MixerStackModel(SequenceModel):
+    """``n_layer`` :class:`ResidualMixerLayer` blocks and a final norm (Mamba, Mamba-2);
+    a subclass provides ``_make_mixer()`` and ``history_state_size``."""
+
+    def _make_mixer(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _build_backbone(self):
+        c = self.config
+        self.layers = nn.ModuleList(ResidualMixerLayer(c.d_model, self._make_mixer())
+                                    for _ in range(c.n_layer))
+        self.norm_f = nn.LayerNorm(c.d_model)
+
+    def _backbone(self, h):
+        for layer in self.layers:
+            h = layer(h)
+        return self.norm_f(h)
+
+    def _init_layers(self, batch, device, dtype):
+        return [layer.mixer.init_state(batch, device, dtype) for layer in self.layers]
+
+    def _backbone_step(self, h, layers, position):
+        new = []
+        for layer, (conv, ssm) in zip(self.layers, layers):
+            out, conv, ssm = layer.mixer.step(layer.norm(h), conv, ssm)
+            h = h + out
+            new.append((conv, ssm))
+        return self.norm_f(h), new

@@ -40,7 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..protocol import check_int
-from ._common import BaseConfig, SequenceModel, check_choice, check_float
+from ._common import BaseConfig, MixerStackModel, check_choice, check_float
 from ._scan import SCAN_BACKENDS, selective_scan
 
 __all__ = ["MambaConfig", "Mamba", "MambaMixer"]
@@ -169,44 +169,17 @@ class MambaMixer(nn.Module):
         return self.out_proj(y), window[..., 1:], ssm
 
 
-class MambaLayer(nn.Module):
-    def __init__(self, d_model, **kw):
-        super().__init__()
-        self.norm = nn.LayerNorm(d_model)
-        self.mixer = MambaMixer(d_model, **kw)
-
-    def forward(self, h):
-        return h + self.mixer(self.norm(h))
-
-
-class Mamba(SequenceModel):
+class Mamba(MixerStackModel):
     """Mamba language model over continuous vectors or tokens (see the module doc)."""
 
     config_class = MambaConfig
 
-    def _build_backbone(self):
+    def _make_mixer(self):
         c = self.config
         kw = dict(d_state=c.d_state, d_conv=c.d_conv, expand=c.expand, dt_rank=c.dt_rank,
                   dt_min=c.dt_min, dt_max=c.dt_max, dt_init_floor=c.dt_init_floor,
                   conv_bias=c.conv_bias, bias=c.bias, scan_backend=c.scan_backend)
-        self.layers = nn.ModuleList(MambaLayer(c.d_model, **kw) for _ in range(c.n_layer))
-        self.norm_f = nn.LayerNorm(c.d_model)
-
-    def _backbone(self, h):
-        for layer in self.layers:
-            h = layer(h)
-        return self.norm_f(h)
-
-    def _init_layers(self, batch, device, dtype):
-        return [layer.mixer.init_state(batch, device, dtype) for layer in self.layers]
-
-    def _backbone_step(self, h, layers, position):
-        new = []
-        for layer, (conv, ssm) in zip(self.layers, layers):
-            out, conv, ssm = layer.mixer.step(layer.norm(h), conv, ssm)
-            h = h + out
-            new.append((conv, ssm))
-        return self.norm_f(h), new
+        return MambaMixer(c.d_model, **kw)
 
     def history_state_size(self, position) -> int:
         """``n_layer * d_inner * (d_state + d_conv - 1)`` at every position."""

@@ -36,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..protocol import check_int
-from ._common import BaseConfig, SequenceModel, check_choice, check_float
+from ._common import BaseConfig, MixerStackModel, check_choice, check_float
 from ._scan import ssd_chunked, ssd_reference
 from .mamba import init_dt_bias
 
@@ -230,45 +230,18 @@ class Mamba2Mixer(nn.Module):
         return self.out_proj(y), window[..., 1:], ssm
 
 
-class Mamba2Layer(nn.Module):
-    def __init__(self, d_model, **kw):
-        super().__init__()
-        self.norm = nn.LayerNorm(d_model)
-        self.mixer = Mamba2Mixer(d_model, **kw)
-
-    def forward(self, h):
-        return h + self.mixer(self.norm(h))
-
-
-class Mamba2(SequenceModel):
+class Mamba2(MixerStackModel):
     """Mamba-2 language model over continuous vectors or tokens (see the module doc)."""
 
     config_class = Mamba2Config
 
-    def _build_backbone(self):
+    def _make_mixer(self):
         c = self.config
         kw = dict(d_state=c.d_state, d_conv=c.d_conv, expand=c.expand, headdim=c.headdim,
                   ngroups=c.ngroups, chunk_size=c.chunk_size, A_init_range=c.A_init_range,
                   dt_min=c.dt_min, dt_max=c.dt_max, dt_init_floor=c.dt_init_floor,
                   conv_bias=c.conv_bias, bias=c.bias, ssd_backend=c.ssd_backend)
-        self.layers = nn.ModuleList(Mamba2Layer(c.d_model, **kw) for _ in range(c.n_layer))
-        self.norm_f = nn.LayerNorm(c.d_model)
-
-    def _backbone(self, h):
-        for layer in self.layers:
-            h = layer(h)
-        return self.norm_f(h)
-
-    def _init_layers(self, batch, device, dtype):
-        return [layer.mixer.init_state(batch, device, dtype) for layer in self.layers]
-
-    def _backbone_step(self, h, layers, position):
-        new = []
-        for layer, (conv, ssm) in zip(self.layers, layers):
-            out, conv, ssm = layer.mixer.step(layer.norm(h), conv, ssm)
-            h = h + out
-            new.append((conv, ssm))
-        return self.norm_f(h), new
+        return Mamba2Mixer(c.d_model, **kw)
 
     def history_state_size(self, position) -> int:
         """``n_layer * (nheads headdim d_state + conv_dim (d_conv - 1))`` at every position."""
