@@ -114,14 +114,9 @@ def _refuse_existing(path, force: bool, name: str) -> bool:
 
 def _process_at(spec: str, length):
     """A process from an id / family name, at ``length`` if given."""
-    from .registry import family, make_process, parse_process_id
+    from .registry import make_process
 
-    if length is None:
-        return make_process(spec)
-    name, params = parse_process_id(spec)
-    fam = family(name)
-    params.pop(fam.length_param, None)
-    return fam.at_length(length, **params)
+    return make_process(spec, length)
 
 
 def _fail(command: str, exc: Exception) -> int:

@@ -167,11 +167,10 @@ def fit_exponent(lengths: np.ndarray, mi: np.ndarray, last: int) -> float:
     float
         The fitted exponent (NaN with fewer than two usable points).
     """
+    from .validate import fit_exponent as slope
+
     ok = np.isfinite(mi) & (mi > 0)
-    x, y = np.log(lengths[ok])[-last:], np.log(mi[ok])[-last:]
-    if x.size < 2:
-        return float("nan")
-    return float(np.polyfit(x, y, 1)[0])
+    return slope(lengths[ok][-last:], mi[ok][-last:])
 
 
 def two_point_table(cfg: DemoConfig) -> dict[str, np.ndarray]:

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .validate import fit_exponent
+
 __all__ = ["plot_results", "plot_exact_mi", "plot_validation", "plot_training", "fitted_slope"]
 
 
@@ -34,14 +36,9 @@ def _plt():
     return plt
 
 
-def fitted_slope(x, y) -> float:
-    """Least-squares slope of log y on log x over finite positive points (nan if < 2)."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    if ok.sum() < 2:
-        return float("nan")
-    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+#: Least-squares slope of log y on log x over finite positive points (one implementation,
+#: shared with the validation harness).
+fitted_slope = fit_exponent
 
 
 def _save(fig, path: Path, force: bool) -> Path:

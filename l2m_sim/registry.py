@@ -324,15 +324,24 @@ def parse_process_id(text: str) -> tuple[str, dict]:
     return name.strip(), params
 
 
-def make_process(spec):
+def make_process(spec, length=None):
     """Build a process from an id (``"ar1:phi=0.5,length=128"``, or just a family name for
-    its defaults). A process object is returned unchanged."""
+    its defaults). With ``length``, the family's length parameter is replaced so that the
+    process has that sequence length (:meth:`Family.at_length`). A process object is
+    returned unchanged (``length`` must then be None or its own length)."""
     if not isinstance(spec, str):
         if hasattr(spec, "sample") and hasattr(spec, "bipartite_mi"):
+            if length is not None and int(length) != spec.length:
+                raise ValueError(f"length={length} differs from the process's own length "
+                                 f"{spec.length}; pass an id to rebuild it at another length")
             return spec
         raise TypeError(f"spec must be a process id (str) or a process, got {type(spec).__name__}")
     name, params = parse_process_id(spec)
-    return family(name).make(**params)
+    fam = family(name)
+    if length is None:
+        return fam.make(**params)
+    params.pop(fam.length_param, None)
+    return fam.at_length(length, **params)
 
 
 def canonical_id(spec) -> str:

@@ -206,12 +206,9 @@ class ExactMIJob(Job):
             raise SweepError(f"distances must be >= 1, got {self.distances}")
 
     def run(self) -> xr.Dataset:
-        from .registry import family, parse_process_id
+        from .registry import make_process
 
-        name, params = parse_process_id(self.process)
-        fam = family(name)
-        params.pop(fam.length_param, None)
-        p = fam.at_length(self.length, **params)
+        p = make_process(self.process, self.length)
         t0 = time.perf_counter()
         try:
             bp, bp_se = float(p.bipartite_mi()), 0.0
@@ -285,12 +282,9 @@ class SampleJob(Job):
         _check_process("process", self.process)
 
     def run(self) -> xr.Dataset:
-        from .registry import family, parse_process_id
+        from .registry import make_process
 
-        name, params = parse_process_id(self.process)
-        fam = family(name)
-        params.pop(fam.length_param, None)
-        p = fam.at_length(self.length, **params)
+        p = make_process(self.process, self.length)
         p.sample(1, rng=0)  # compile / warm
         ts = []
         for r in range(self.repeats):
@@ -339,14 +333,11 @@ class TrainJob(Job):
             raise SweepError(f"d_state applies to mamba / mamba2 only, got model {self.model!r}")
 
     def run(self) -> xr.Dataset:
-        from .registry import family, parse_process_id
+        from .registry import make_process
         from .training import train
         from .yardsticks import linear_state_kl, window_kl
 
-        name, params = parse_process_id(self.process)
-        fam = family(name)
-        params.pop(fam.length_param, None)
-        p = fam.at_length(self.length, **params)
+        p = make_process(self.process, self.length)
         mc = {"d_model": self.d_model, "n_layer": self.n_layer}
         if self.d_state:
             mc["d_state"] = self.d_state

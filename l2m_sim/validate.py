@@ -71,6 +71,14 @@ def direct_exact(task, n, rng):
     return direct_bipartite(task.process, samples, task.cut)
 
 
+def vclub_exact(task, n, rng):
+    """The vCLUB upper bound with the exact process as the model."""
+    from .estimators import vclub_bipartite
+
+    samples = task.process.sample(n, rng=rng)
+    return vclub_bipartite(task.process, samples, task.cut, rng=rng)
+
+
 # --------------------------------------------------------------------------- helpers
 
 

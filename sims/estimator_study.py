@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from l2m_sim import TaskEstimator, validate  # noqa: E402
 from l2m_sim import estimators as E  # noqa: E402
+from l2m_sim.validate import direct_exact as direct, vclub_exact as vclub  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MAX_BLOCK_BITS = 16
@@ -59,14 +60,6 @@ def grassberger_block(x, y, rng=None):
         return E.grassberger_entropy(np.unique(c, return_counts=True)[1])
 
     return H(cx) + H(cy) - H(cxy)
-
-
-def direct(task, n, rng):
-    return E.direct_bipartite(task.process, task.process.sample(n, rng=rng), task.cut)
-
-
-def vclub(task, n, rng):
-    return E.vclub_bipartite(task.process, task.process.sample(n, rng=rng), task.cut, rng=rng)
 
 
 def plot(full: xr.Dataset, png: Path) -> Path:

@@ -112,3 +112,12 @@ def test_bad_cut_and_values():
         R.process_id("x", s="a,b")
     with pytest.raises(TypeError):
         R.family(3)
+
+
+def test_make_process_at_a_length():
+    assert R.make_process("ar1:phi=0.5,length=10", 33).length == 33
+    assert R.make_process("subvolume", 256).length == 256
+    p = R.make_process("fgn", 40)
+    assert R.make_process(p, 40) is p
+    with pytest.raises(ValueError, match="differs"):
+        R.make_process(p, 41)
