@@ -173,8 +173,8 @@ def _child_context(fn, args, kwargs):
     """
     import pickle
 
-    try:
-        pickle.dumps((fn, args, kwargs))
+    try:  # arrays always pickle: test the rest only (the samples are pickled once, to send)
+        pickle.dumps((fn, [a for a in args if not isinstance(a, np.ndarray)], kwargs))
     except Exception:  # noqa: BLE001 - anything unpicklable
         return mp.get_context("fork")
     ctx = mp.get_context("forkserver")
