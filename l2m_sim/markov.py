@@ -311,6 +311,19 @@ def _second_eigenvalue(T, Pi, n_closed):
 # ------------------------------------------------------------------------ Markov chain
 
 
+def _pairwise(pair_mi, i, j, length):
+    """``pair_mi(i, j)`` for validated positions; integer arrays broadcast to an array."""
+    ii, si = _as_positions("i", i, length)
+    jj, sj = _as_positions("j", j, length)
+    if si and sj:
+        return pair_mi(int(ii[0]), int(jj[0]))
+    ii, jj = np.broadcast_arrays(ii.reshape(np.shape(i)), jj.reshape(np.shape(j)))
+    out = np.empty(ii.shape)
+    for idx in np.ndindex(ii.shape):
+        out[idx] = pair_mi(int(ii[idx]), int(jj[idx]))
+    return out
+
+
 class MarkovChain:
     r"""Finite-state Markov chain over ``M`` tokens, with exact information structure.
 
@@ -444,15 +457,7 @@ class MarkovChain:
 
         ``i`` and ``j`` may be integer arrays (broadcast); an array is returned then.
         """
-        ii, si = _as_positions("i", i, self.length)
-        jj, sj = _as_positions("j", j, self.length)
-        if si and sj:
-            return self._pair_mi(int(ii[0]), int(jj[0]))
-        ii, jj = np.broadcast_arrays(ii.reshape(np.shape(i)), jj.reshape(np.shape(j)))
-        out = np.empty(ii.shape)
-        for idx in np.ndindex(ii.shape):
-            out[idx] = self._pair_mi(int(ii[idx]), int(jj[idx]))
-        return out
+        return _pairwise(self._pair_mi, i, j, self.length)
 
     def bipartite_mi(self, cut=None):
         """Exact ``I(W_{0:cut}; W_{cut:L}) = I(W_{cut-1}; W_cut)`` nats (Markov property).
@@ -695,15 +700,7 @@ class HierarchicalMarkov:
 
         ``i`` and ``j`` may be integer arrays (broadcast); an array is returned then.
         """
-        ii, si = _as_positions("i", i, self.length)
-        jj, sj = _as_positions("j", j, self.length)
-        if si and sj:
-            return self._pair_mi(int(ii[0]), int(jj[0]))
-        ii, jj = np.broadcast_arrays(ii.reshape(np.shape(i)), jj.reshape(np.shape(j)))
-        out = np.empty(ii.shape)
-        for idx in np.ndindex(ii.shape):
-            out[idx] = self._pair_mi(int(ii[idx]), int(jj[idx]))
-        return out
+        return _pairwise(self._pair_mi, i, j, self.length)
 
     def lca_height(self, i, j) -> int:
         """Levels between leaves ``i, j`` and their lowest common ancestor (0 if ``i == j``)."""
