@@ -1,0 +1,441 @@
+r"""The Santa Fe process (SPEC section 3.3): Hilberg-law token data with exact information.
+
+Construction (Dębowski)
+-----------------------
+``K`` facts with Zipf weights ``p_k = k^(-a) / H_K(a)`` (``k = 1..K``, ``a > 1``,
+``H_K(a) = sum_{k <= K} k^(-a)``) and bits ``Z_1..Z_K``, iid fair, drawn once per
+sequence. Token ``X_t = (K_t, Z_{K_t})`` with ``K_t`` iid from ``p``: each token names a
+fact and states it. Tokens are coded as ``2 (k - 1) + z`` in ``0..2K-1``.
+
+Exact information
+-----------------
+Let ``S_X`` be the set of facts named in ``X = X_{0:c}`` and ``S_Y`` those named in
+``Y = X_{c:L}``. The indices are independent across the cut and ``X`` reveals exactly the
+bits in ``S_X``, so ``H(X) = c H(p) + ln 2 E|S_X|``, likewise for ``Y`` and ``(X, Y)``, and
+
+    I(X; Y) = ln 2 E|S_X ∩ S_Y| = ln 2 sum_k (1 - (1 - p_k)^c) (1 - (1 - p_k)^(L - c)).
+
+Two tokens share ``ln 2 P(K_i = K_j) = ln 2 sum_k p_k^2`` at every distance (no decay).
+``H(X_{0:L}) = L H(p) + ln 2 sum_k (1 - (1 - p_k)^L)``; the entropy rate is ``H(p)``.
+Every ``(1 - p)^n`` is computed as ``exp(n log1p(-p))`` and ``1 - (1 - p)^n`` as
+``-expm1(n log1p(-p))``, so nothing cancels, whatever ``n`` and ``p``.
+
+Exponent
+--------
+For ``K = inf`` and large ``n`` (``theory/santafe.py``),
+``sum_k (1 - e^(-n p_k))^2 -> Gamma(1 - 1/a) (2 - 2^(1/a)) (n / zeta(a))^(1/a)``: the
+bipartite MI at the middle cut grows like ``L^beta`` with ``beta = 1/a``. A finite ``K``
+bends the curve down once the rarest fact is seen (``L p_K ~ 1``, ``L ~ K^a H_K(a)``):
+``I_BP -> K ln 2`` and the local slope :meth:`SantaFe.beta_local` falls to 0.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import scipy.special
+
+from . import _santafe_kernels as K
+from .protocol import as_generator, check_cut, check_int, check_position
+
+__all__ = ["SantaFe", "SantaFeExponents", "FACTS_MAX", "LENGTH_MAX"]
+
+#: Largest number of facts ``K`` (the weights and the sampler's CDF are dense float64 arrays).
+FACTS_MAX = 2**24
+#: Largest length (the exact information methods work at any length up to this).
+LENGTH_MAX = 2**62
+#: Largest length that :meth:`SantaFe.sample` and the likelihood methods accept.
+SAMPLE_LENGTH_MAX = 2**31
+# Facts processed per block by the exact sums (bounds temporary memory).
+_FACT_BLOCK = 2**20
+# Uniforms drawn per block when sampling.
+_UNIFORM_BLOCK = 2**20
+_LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class SantaFeExponents:
+    """Exponents of a Santa Fe design.
+
+    ``beta``: ``1/a``, the bipartite exponent as ``K -> inf`` (``I_BP ~ L^beta``); the exact
+    finite-``K`` local slope is :meth:`SantaFe.beta_local`. ``alpha``: 0, the two-point MI
+    does not decay (``ln 2 sum_k p_k^2`` at every distance). ``growth``: ``"power"``.
+    """
+
+    beta: float
+    alpha: float
+    growth: str
+
+
+def _check_exponent(exponent) -> float:
+    if isinstance(exponent, (bool, np.bool_)) or not isinstance(exponent, numbers.Real):
+        raise TypeError(f"exponent must be a real number > 1, got {type(exponent).__name__}")
+    a = float(exponent)
+    if not (math.isfinite(a) and a > 1.0):
+        raise ValueError(f"exponent must be a finite real number > 1 (Zipf exponent a, "
+                         f"beta = 1/a in (0, 1)), got {exponent!r}")
+    return a
+
+
+def _as_tokens(tokens, length, vocab):
+    """Validate tokens; return ``(int64 (n, L) array, was_1d)``."""
+    if isinstance(tokens, np.ndarray):
+        arr = tokens
+    else:
+        try:
+            arr = np.asarray(tokens)
+        except (TypeError, ValueError) as exc:
+            raise TypeError("tokens must be an integer array") from exc
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"tokens must be an integer array (tokens in [0, {vocab - 1}]), "
+                        f"got dtype {arr.dtype}")
+    if arr.ndim not in (1, 2) or arr.shape[-1] != length or arr.size == 0:
+        raise ValueError(f"tokens must have shape (n, {length}) with n >= 1 or ({length},), "
+                         f"got {arr.shape}")
+    if arr.min() < 0 or arr.max() > vocab - 1:
+        raise ValueError(f"tokens must be in [0, {vocab - 1}] (vocab_size {vocab} = 2 x facts), "
+                         f"got values in [{arr.min()}, {arr.max()}]")
+    one = arr.ndim == 1
+    return np.ascontiguousarray(arr.reshape(-1, length), dtype=np.int64), one
+
+
+def _as_cuts(cut, length):
+    """Validate a cut or an integer array of cuts; return (int64 array, scalar)."""
+    if cut is None or isinstance(cut, numbers.Integral) or np.ndim(cut) == 0:
+        return np.array([check_cut(cut, length)], dtype=np.int64), True
+    arr = np.asarray(cut)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"cut must be an integer or an array of integers, got dtype {arr.dtype}")
+    if length < 2:
+        raise ValueError(f"a bipartite cut needs length >= 2, got length {length}")
+    if arr.size and (arr.min() < 1 or arr.max() > length - 1):
+        raise ValueError(f"cut must be in [1, {length - 1}], got values in [{arr.min()}, {arr.max()}]")
+    return arr.astype(np.int64), False
+
+
+def _as_positions(name, value, length):
+    """Validate a position or an integer array of positions; return (int64 array, scalar)."""
+    if isinstance(value, numbers.Integral) or np.ndim(value) == 0:
+        return np.array(check_position(name, value, length), dtype=np.int64), True
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer or an array of integers, got dtype {arr.dtype}")
+    if arr.size and (arr.min() < 0 or arr.max() > length - 1):
+        raise ValueError(f"{name} must be in [0, {length - 1}], got values in [{arr.min()}, {arr.max()}]")
+    return arr.astype(np.int64), False
+
+
+class SantaFe:
+    r"""Santa Fe process: Zipf-chosen facts with fixed random bits, ``I_BP ~ L^(1/a)``.
+
+    Parameters
+    ----------
+    exponent : float
+        Zipf exponent ``a > 1`` of the fact weights ``p_k ∝ k^(-a)``; ``beta = 1/a``.
+    facts : int
+        Number of facts ``K`` in ``1..FACTS_MAX`` (``2**24``). The law is the truncated one,
+        exactly; ``K`` must be large enough that ``L p_K`` stays small over the lengths of
+        interest for the curve to follow ``L^(1/a)`` (see :meth:`beta_local`).
+    length : int
+        ``L`` in ``2..LENGTH_MAX``.
+
+    Attributes
+    ----------
+    vocab_size : int
+        ``2K``; token ``2 (k - 1) + z`` states that fact ``k`` has bit ``z``.
+    weights : ndarray
+        ``p_k``, ``k = 1..K`` (read-only).
+
+    Notes
+    -----
+    Everything is exact for the truncated law (module docstring): :meth:`bipartite_mi` at
+    any cut, :meth:`two_point_mi`, :meth:`entropy`, :meth:`conditional_probs`,
+    :meth:`position_log_probs` and :meth:`log_prob`. The law is invariant under time
+    reversal (the indices are iid, the bits fixed): :meth:`reversed` returns an equal process.
+
+    Examples
+    --------
+    >>> sf = SantaFe(exponent=2.0, facts=1000, length=64)
+    >>> sf.sample(2, rng=0).shape
+    (2, 64)
+    >>> round(SantaFe(2.0, 1, 8).bipartite_mi() / math.log(2), 12)
+    1.0
+    """
+
+    channels = 1
+
+    def __init__(self, exponent, facts, length):
+        self.exponent = _check_exponent(exponent)
+        self.facts = check_int("facts", facts, 1, FACTS_MAX)
+        self.length = check_int("length", length, 2, LENGTH_MAX)
+        self.vocab_size = 2 * self.facts
+        k = np.arange(1, self.facts + 1, dtype=np.float64)
+        w = np.exp(-self.exponent * np.log(k))  # k = 1 has weight 1: no overflow, the sum >= 1
+        p = w / math.fsum(w)
+        p.setflags(write=False)
+        self.weights = p
+        with np.errstate(divide="ignore"):
+            lq = np.log1p(-p)  # ln(1 - p_k); -inf for K = 1
+        lq.setflags(write=False)
+        self._lq = lq
+
+    @classmethod
+    def from_beta(cls, beta, facts, length) -> "SantaFe":
+        """The process with ``a = 1 / beta`` (``0 < beta < 1``)."""
+        if isinstance(beta, (bool, np.bool_)) or not isinstance(beta, numbers.Real):
+            raise TypeError(f"beta must be a real number in (0, 1), got {type(beta).__name__}")
+        b = float(beta)
+        if not (math.isfinite(b) and 0.0 < b < 1.0):
+            raise ValueError(f"beta must be in (0, 1) (the exponent a = 1/beta must be > 1), "
+                             f"got {beta!r}")
+        return cls(1.0 / b, facts, length)
+
+    def __repr__(self):
+        return f"SantaFe(exponent={self.exponent!r}, facts={self.facts}, length={self.length})"
+
+    def __eq__(self, other):
+        return (type(other) is type(self) and self.exponent == other.exponent
+                and self.facts == other.facts and self.length == other.length)
+
+    def __hash__(self):
+        return hash((type(self).__name__, self.exponent, self.facts, self.length))
+
+    @property
+    def vocab(self) -> int:
+        """Alias of :attr:`vocab_size` (``2K``)."""
+        return self.vocab_size
+
+    @property
+    def beta(self) -> float:
+        """``1/a``: the bipartite exponent as ``K -> inf``."""
+        return 1.0 / self.exponent
+
+    def reversed(self) -> "SantaFe":
+        """The law of the time-reversed sequence: the same process (the law is exchangeable)."""
+        return SantaFe(self.exponent, self.facts, self.length)
+
+    def at_length(self, length) -> "SantaFe":
+        """The same design at another length."""
+        return SantaFe(self.exponent, self.facts, length)
+
+    # ------------------------------------------------------------------ exact sums
+
+    def _fact_sum(self, f):
+        """``sum_k f(p_k, ln(1 - p_k))`` over blocks of facts (``f`` vectorised)."""
+        p, lq = self.weights, self._lq
+        total = 0.0
+        for s in range(0, self.facts, _FACT_BLOCK):
+            total += float(np.sum(f(p[s:s + _FACT_BLOCK], lq[s:s + _FACT_BLOCK])))
+        return total
+
+    @staticmethod
+    def _seen(n, lq):
+        """``1 - (1 - p)^n`` without cancellation."""
+        with np.errstate(invalid="ignore"):
+            return -np.expm1(n * lq)
+
+    def expected_facts_seen(self, n) -> float:
+        """``E|S_n| = sum_k (1 - (1 - p_k)^n)``: expected number of distinct facts in ``n`` tokens."""
+        n = check_int("n", n, 0)
+        if n == 0:
+            return 0.0
+        return self._fact_sum(lambda p, lq: self._seen(n, lq))
+
+    def bipartite_mi(self, cut=None):
+        """Exact ``I(X_{0:cut}; X_{cut:L}) = ln 2 sum_k (1 - (1-p_k)^c)(1 - (1-p_k)^(L-c))`` nats.
+
+        ``cut`` in ``1..L-1`` (``None``: ``L // 2``); an integer array of cuts returns an array.
+        """
+        cuts, scalar = _as_cuts(cut, self.length)
+        L = self.length
+        vals = np.empty(cuts.size)
+        for i, c in enumerate(cuts.ravel()):
+            c = int(c)
+            vals[i] = _LN2 * self._fact_sum(
+                lambda p, lq, c=c: self._seen(c, lq) * self._seen(L - c, lq))
+        if scalar:
+            return float(vals[0])
+        return vals.reshape(np.shape(cut))
+
+    def bipartite_mi_asymptotic(self, cut=None):
+        r"""The ``K = inf``, large-``L`` form of :meth:`bipartite_mi` (``theory/santafe.py``):
+        ``ln 2 Gamma(1 - 1/a) (c^(1/a) + (L-c)^(1/a) - L^(1/a)) / zeta(a)^(1/a)``."""
+        cuts, scalar = _as_cuts(cut, self.length)
+        a, L = self.exponent, self.length
+        c = cuts.astype(np.float64)
+        s = 1.0 / a
+        vals = (_LN2 * scipy.special.gamma(1.0 - s) * (c**s + (L - c) ** s - float(L) ** s)
+                / scipy.special.zeta(a) ** s)
+        if scalar:
+            return float(vals[0])
+        return vals.reshape(np.shape(cut))
+
+    def beta_local(self, length=None):
+        r"""Exact local slope ``d ln I_BP / d ln L`` of the middle-cut bipartite MI.
+
+        With ``I(L) = ln 2 sum_k (1 - (1-p_k)^(L/2))^2`` (the middle cut, ``L`` continuous):
+        ``beta_local(L) = -L sum_k u_k (1 - u_k) ln(1 - p_k) / sum_k u_k^2`` with
+        ``u_k = 1 - (1-p_k)^(L/2)``. It tends to ``1/a`` for ``1 << L << K^a H_K(a)`` and to 0
+        once every fact is seen. ``length``: a real ``>= 2`` or an array of them
+        (default: this process's length).
+        """
+        if length is None:
+            Ls, scalar = np.array([float(self.length)]), True
+        else:
+            arr = np.asarray(length)
+            if arr.dtype.kind not in "fiu":
+                raise TypeError(f"length must be a real number or an array of them, got dtype {arr.dtype}")
+            Ls = np.array(arr, dtype=np.float64).ravel()
+            scalar = arr.ndim == 0
+            if not np.all(np.isfinite(Ls)) or np.any(Ls < 2):
+                raise ValueError(f"length must be finite and >= 2, got {length!r}")
+        out = np.empty(Ls.size)
+        for i, L in enumerate(Ls):
+            h = 0.5 * L
+
+            def num(p, lq, h=h):
+                with np.errstate(invalid="ignore"):
+                    e = np.exp(h * lq)  # (1 - p)^(L/2)
+                    t = self._seen(h, lq) * e * (-lq)
+                return np.where(e > 0, t, 0.0)  # K = 1: p = 1 contributes no slope
+
+            den = self._fact_sum(lambda p, lq, h=h: self._seen(h, lq) ** 2)
+            out[i] = L * self._fact_sum(num) / den
+        return float(out[0]) if scalar else out.reshape(np.shape(length))
+
+    def exponents(self) -> SantaFeExponents:
+        """``beta = 1/a`` (as ``K -> inf``; see :meth:`beta_local`), ``alpha = 0`` (no decay)."""
+        return SantaFeExponents(beta=1.0 / self.exponent, alpha=0.0, growth="power")
+
+    theory = exponents
+
+    def _pair_shared(self) -> float:
+        return _LN2 * self._fact_sum(lambda p, lq: p * p)
+
+    def fact_entropy(self) -> float:
+        """``H(p) = -sum_k p_k ln p_k``: entropy of one fact index (nats)."""
+        return self._fact_sum(lambda p, lq: -scipy.special.xlogy(p, p))
+
+    def entropy_rate(self) -> float:
+        """``lim H(X_{0:L}) / L = H(p)`` nats/token (the facts add at most ``K ln 2`` in all)."""
+        return self.fact_entropy()
+
+    def entropy(self, length=None) -> float:
+        """Exact ``H(X_{0:n}) = n H(p) + ln 2 E|S_n|`` nats (default ``n = L``)."""
+        n = self.length if length is None else check_int("length", length, 1, LENGTH_MAX)
+        return n * self.fact_entropy() + _LN2 * self.expected_facts_seen(n)
+
+    def two_point_mi(self, i, j):
+        """Exact ``I(X_i; X_j)``: ``ln 2 sum_k p_k^2`` for ``i != j`` (every distance),
+        ``H(X_i) = H(p) + ln 2`` for ``i == j``. Integer arrays broadcast to an array."""
+        ii, si = _as_positions("i", i, self.length)
+        jj, sj = _as_positions("j", j, self.length)
+        shared = self._pair_shared()
+        if si and sj:
+            return self.fact_entropy() + _LN2 if int(ii) == int(jj) else shared
+        same = np.equal(ii, jj)
+        out = np.full(same.shape, shared)
+        if np.any(same):
+            out[same] = self.fact_entropy() + _LN2
+        return out
+
+    # ------------------------------------------------------------------ sampling / likelihood
+
+    @cached_property
+    def _cum(self):
+        cum = np.cumsum(self.weights)
+        last = int(np.flatnonzero(self.weights > 0)[-1])
+        cum[last:] = np.inf
+        return cum
+
+    def sample(self, n, rng=None) -> np.ndarray:
+        """Draw ``n >= 1`` sequences, int64 ``(n, L)`` (numba).
+
+        ``rng``: None, an int seed or a ``numpy.random.Generator``; the same seed gives the
+        identical array. Per block of rows: one uniform per token for its fact (inverse
+        CDF), then one fair bit per token, the bit of a fact being the one drawn at its
+        first occurrence (``_santafe_kernels``).
+        """
+        n = check_int("n", n, 1)
+        L = self.length
+        if L > SAMPLE_LENGTH_MAX:
+            raise ValueError(f"sampling needs length <= {SAMPLE_LENGTH_MAX}, got length {L}; "
+                             "the exact information methods work at any length")
+        gen = as_generator(rng)
+        out = np.empty((n, L), dtype=np.int64)
+        rows = max(1, _UNIFORM_BLOCK // L)
+        cum = self._cum
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            uk = gen.random((r1 - r0, L))
+            bits = gen.integers(0, 2, size=(r1 - r0, L), dtype=np.int64)
+            K.sample_rows(uk, bits, cum, out[r0:r1])
+        return out
+
+    def _sample_numpy(self, n, rng=None) -> np.ndarray:
+        """Plain-numpy reference sampler, same random numbers as :meth:`sample`."""
+        n = check_int("n", n, 1)
+        gen = as_generator(rng)
+        L = self.length
+        out = np.empty((n, L), dtype=np.int64)
+        rows = max(1, _UNIFORM_BLOCK // L)
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            uk = gen.random((r1 - r0, L))
+            bits = gen.integers(0, 2, size=(r1 - r0, L), dtype=np.int64)
+            ks = np.minimum(np.searchsorted(self._cum, uk, side="right"), self.facts - 1)
+            order = np.argsort(ks, axis=1, kind="stable")
+            sk = np.take_along_axis(ks, order, axis=1)
+            first = np.ones(sk.shape, dtype=bool)
+            first[:, 1:] = sk[:, 1:] != sk[:, :-1]
+            # index (in sorted order) of the first occurrence of each run
+            idx = np.where(first, np.arange(L)[None, :], 0)
+            idx = np.maximum.accumulate(idx, axis=1)
+            sb = np.take_along_axis(bits, order, axis=1)
+            z_sorted = np.take_along_axis(sb, idx, axis=1)
+            z = np.empty_like(z_sorted)
+            np.put_along_axis(z, order, z_sorted, axis=1)
+            out[r0:r1] = 2 * ks + z
+        return out
+
+    def conditional_probs(self, tokens) -> np.ndarray:
+        """Exact ``p(x_t = . | x_<t)``, float64 ``(n, L, 2K)`` (or ``(L, 2K)``).
+
+        ``p_k / 2`` on each of the two tokens of a fact not yet named, ``p_k`` on the bit a
+        named fact showed and 0 on the other. Raises ``ValueError`` if a sequence has
+        probability zero (a fact stated with both bits), after which the conditionals are
+        undefined; :meth:`log_prob` returns ``-inf`` for such sequences instead.
+        """
+        X, one = _as_tokens(tokens, self.length, self.vocab_size)
+        n, L = X.shape
+        out = np.empty((n, L, self.vocab_size))
+        bad = np.empty(n, dtype=np.int64)
+        K.conditional_probs(X, np.asarray(self.weights), out, bad)
+        rows = np.flatnonzero(bad >= 0)
+        if rows.size:
+            r = int(rows[0])
+            raise ValueError(f"tokens: sequence {r} has probability zero (token {int(bad[r])} "
+                             f"contradicts a fact stated earlier, or names a fact of weight 0), "
+                             f"so its later conditionals are undefined")
+        return out[0] if one else out
+
+    def position_log_probs(self, tokens) -> np.ndarray:
+        """Exact ``ln p(x_t | x_<t)`` of the observed tokens, ``(n, L)`` (or ``(L,)``);
+        ``-inf`` from the first impossible token on. O(L log L) per sequence."""
+        X, one = _as_tokens(tokens, self.length, self.vocab_size)
+        with np.errstate(divide="ignore"):
+            logp = np.log(self.weights)
+        out = np.empty(X.shape)
+        K.position_log_probs(X, logp, out)
+        return out[0] if one else out
+
+    conditional_log_probs = position_log_probs
+
+    def log_prob(self, tokens):
+        """Exact ``ln p(x)`` nats, shape ``(n,)`` (a float for ``(L,)``); ``-inf`` if impossible."""
+        lc = self.position_log_probs(tokens)
+        return float(lc.sum()) if lc.ndim == 1 else lc.sum(axis=1)
