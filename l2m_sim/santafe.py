@@ -175,7 +175,9 @@ class SantaFe:
         self.vocab_size = 2 * self.facts
         k = np.arange(1, self.facts + 1, dtype=np.float64)
         w = np.exp(-self.exponent * np.log(k))  # k = 1 has weight 1: no overflow, the sum >= 1
-        p = w / math.fsum(w)
+        #: ``H_K(a) = sum_{k <= K} k^(-a)``, the normaliser of the weights.
+        self.normalization = math.fsum(w)
+        p = w / self.normalization
         p.setflags(write=False)
         self.weights = p
         with np.errstate(divide="ignore"):
@@ -262,14 +264,19 @@ class SantaFe:
         return vals.reshape(np.shape(cut))
 
     def bipartite_mi_asymptotic(self, cut=None):
-        r"""The ``K = inf``, large-``L`` form of :meth:`bipartite_mi` (``theory/santafe.py``):
-        ``ln 2 Gamma(1 - 1/a) (c^(1/a) + (L-c)^(1/a) - L^(1/a)) / zeta(a)^(1/a)``."""
+        r"""The integral (large-``L``) approximation of :meth:`bipartite_mi` (``theory/santafe.py``):
+        ``ln 2 Gamma(1 - 1/a) (c^(1/a) + (L-c)^(1/a) - L^(1/a)) / H_K(a)^(1/a)``.
+
+        With ``H_K(a)`` replaced by ``zeta(a)`` this is the exact ``K = inf`` asymptote
+        (relative error ``O(L^(-1/a))``); with the truncated normaliser ``H_K(a)`` it also
+        tracks a finite ``K`` as long as ``L p_K << 1``.
+        """
         cuts, scalar = _as_cuts(cut, self.length)
         a, L = self.exponent, self.length
         c = cuts.astype(np.float64)
         s = 1.0 / a
         vals = (_LN2 * scipy.special.gamma(1.0 - s) * (c**s + (L - c) ** s - float(L) ** s)
-                / scipy.special.zeta(a) ** s)
+                / self.normalization ** s)
         if scalar:
             return float(vals[0])
         return vals.reshape(np.shape(cut))
