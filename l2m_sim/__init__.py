@@ -19,6 +19,7 @@ from .design import Design, design
 from .stationary import AR1, ARMA, FractionalGaussianNoise, StationaryGaussian
 from .markov import HierarchicalMarkov, MarkovChain
 from .discrete import HierarchicalDiscrete
+from .santafe import SantaFe
 from .registry import (
     Family,
     GroundTruthTask,
@@ -66,6 +67,7 @@ __all__ = [
     "MarkovChain",
     "HierarchicalMarkov",
     "HierarchicalDiscrete",
+    "SantaFe",
     "Family",
     "GroundTruthTask",
     "as_task",

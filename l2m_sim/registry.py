@@ -141,6 +141,12 @@ def _discrete(branching, copies, levels, alphabet, noise):
     return HierarchicalDiscrete(branching, copies, levels, alphabet, noise=noise)
 
 
+def _santa_fe(exponent, facts, length):
+    from .santafe import SantaFe
+
+    return SantaFe(exponent, facts, length)
+
+
 # ------------------------------------------------------------------------------ families
 
 
@@ -241,6 +247,8 @@ _register("tree", "token", dict(branching=2, levels=6, vocab=2, flip=0.1), _tree
 _register("discrete-subvolume", "token",
           dict(branching=4, copies=3, levels=4, alphabet=2, noise=0.25), _discrete, "levels",
           "discrete hierarchical copy process, I_BP = k^(l-1) I_1, beta = log_b k")
+_register("santa-fe", "token", dict(exponent=2.0, facts=4096, length=256), _santa_fe, "length",
+          "Santa Fe process (Zipf facts, fixed bits): I_BP ~ L^(1/a), constant two-point MI")
 
 
 def families() -> dict[str, Family]:
