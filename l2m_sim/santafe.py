@@ -425,9 +425,9 @@ class SantaFe:
         rows = np.flatnonzero(bad >= 0)
         if rows.size:
             r = int(rows[0])
-            raise ValueError(f"tokens: sequence {r} has probability zero (token {int(bad[r])} "
-                             f"contradicts a fact stated earlier, or names a fact of weight 0), "
-                             f"so its later conditionals are undefined")
+            raise ValueError(f"tokens: sequence {r} has probability zero (the token at position "
+                             f"{int(bad[r])} contradicts a fact stated earlier, or names a fact of "
+                             f"weight 0), so its later conditionals are undefined")
         return out[0] if one else out
 
     def position_log_probs(self, tokens) -> np.ndarray:

@@ -145,7 +145,7 @@ def test_impossible_sequences():
     assert np.isneginf(pos[1, 3]) and np.all(np.isfinite(pos[1, :3]))
     lp = proc.log_prob(x)
     assert np.all(np.isneginf(lp))
-    with pytest.raises(ValueError, match="sequence 0 has probability zero.*token 2"):
+    with pytest.raises(ValueError, match="sequence 0 has probability zero.*position 2"):
         proc.conditional_probs(x)
 
 
