@@ -19,7 +19,7 @@ from .design import Design, design
 from .stationary import AR1, ARMA, FractionalGaussianNoise, StationaryGaussian
 from .markov import HierarchicalMarkov, MarkovChain
 from .discrete import HierarchicalDiscrete
-from .santafe import SantaFe
+from .santafe import DriftingSantaFe, SantaFe
 from .registry import (
     Family,
     GroundTruthTask,
@@ -68,6 +68,7 @@ __all__ = [
     "HierarchicalMarkov",
     "HierarchicalDiscrete",
     "SantaFe",
+    "DriftingSantaFe",
     "Family",
     "GroundTruthTask",
     "as_task",

@@ -111,3 +111,96 @@ def conditional_probs(X, p, out, first_bad):
                 if out[r, t, x] > 0.0:  # a fact (re)confirmed: all its mass on this bit
                     out[r, t + 1, x] = p[k]
                     out[r, t + 1, x ^ 1] = 0.0
+
+
+@njit(cache=True, inline="always")
+def _corr(gap, lr):
+    """``(1 - 2 eps)^gap`` from ``lr = ln(1 - 2 eps)`` (0 when ``eps = 1/2``)."""
+    if lr == -np.inf:
+        return 0.0
+    return np.exp(gap * lr)
+
+
+@njit(cache=True, parallel=True)
+def sample_drift_rows(uk, ub, cum, lr, out):
+    """Drifting facts: fact ``k``'s bit is fair at its first look and kept between looks
+    ``gap`` apart with probability ``(1 + rho_k(gap)) / 2`` (uniform ``ub[r, t]``)."""
+    n, L = uk.shape
+    for r in prange(n):
+        ks = np.empty(L, dtype=np.int64)
+        for t in range(L):
+            ks[t] = _draw(cum, uk[r, t])
+        order = np.argsort(ks, kind="mergesort")
+        prev = -1
+        z = 0
+        tprev = 0
+        for i in range(L):
+            t = order[i]
+            k = ks[t]
+            if k != prev:
+                z = 1 if ub[r, t] < 0.5 else 0
+                prev = k
+            else:
+                keep = 0.5 * (1.0 + _corr(t - tprev, lr[k]))
+                if ub[r, t] >= keep:
+                    z = 1 - z
+            tprev = t
+            out[r, t] = 2 * k + z
+
+
+@njit(cache=True, parallel=True)
+def drift_log_probs(X, logp, lr, out):
+    """``ln p(x_t | x_<t)`` of the drifting process (``-inf`` from an impossible token on)."""
+    n, L = X.shape
+    ln2 = np.log(2.0)
+    for r in prange(n):
+        ks = np.empty(L, dtype=np.int64)
+        for t in range(L):
+            ks[t] = X[r, t] >> 1
+        order = np.argsort(ks, kind="mergesort")
+        prev = -1
+        zp = 0
+        tprev = 0
+        for i in range(L):
+            t = order[i]
+            k = ks[t]
+            z = X[r, t] & 1
+            if k != prev:
+                prev = k
+                out[r, t] = logp[k] - ln2
+            else:
+                rho = _corr(t - tprev, lr[k])
+                q = 0.5 * (1.0 + rho) if z == zp else 0.5 * (1.0 - rho)
+                out[r, t] = logp[k] + np.log(q) if q > 0 else -np.inf
+            zp = z
+            tprev = t
+        dead = False
+        for t in range(L):
+            if dead:
+                out[r, t] = -np.inf
+            elif out[r, t] == -np.inf:
+                dead = True
+
+
+@njit(cache=True, parallel=True)
+def drift_conditional_probs(X, p, lr, out):
+    """``p(x_t = . | x_<t)`` of the drifting process, ``(n, L, 2K)``: O(L K) per row."""
+    n, L = X.shape
+    K = p.shape[0]
+    for r in prange(n):
+        last = np.full(K, -1, dtype=np.int64)
+        bit = np.zeros(K, dtype=np.int64)
+        for t in range(L):
+            for k in range(K):
+                if last[k] < 0:
+                    out[r, t, 2 * k] = 0.5 * p[k]
+                    out[r, t, 2 * k + 1] = 0.5 * p[k]
+                else:
+                    rho = _corr(t - last[k], lr[k])
+                    hi = 0.5 * p[k] * (1.0 + rho)
+                    lo = 0.5 * p[k] * (1.0 - rho)
+                    out[r, t, 2 * k + bit[k]] = hi
+                    out[r, t, 2 * k + 1 - bit[k]] = lo
+            k = X[r, t] >> 1
+            last[k] = t
+            bit[k] = X[r, t] & 1

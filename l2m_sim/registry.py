@@ -147,6 +147,12 @@ def _santa_fe(exponent, facts, length):
     return SantaFe(exponent, facts, length)
 
 
+def _santa_fe_drift(exponent, facts, length, flip_scale, flip_exponent):
+    from .santafe import DriftingSantaFe
+
+    return DriftingSantaFe(exponent, facts, length, flip_scale, flip_exponent)
+
+
 # ------------------------------------------------------------------------------ families
 
 
@@ -249,6 +255,10 @@ _register("discrete-subvolume", "token",
           "discrete hierarchical copy process, I_BP = k^(l-1) I_1, beta = log_b k")
 _register("santa-fe", "token", dict(exponent=2.0, facts=4096, length=256), _santa_fe, "length",
           "Santa Fe process (Zipf facts, fixed bits): I_BP ~ L^(1/a), constant two-point MI")
+_register("santa-fe-drift", "token",
+          dict(exponent=2.0, facts=4096, length=256, flip_scale=0.01, flip_exponent=1.0),
+          _santa_fe_drift, "length",
+          "Santa Fe with drifting facts (flip eps_k ∝ k^-gamma): two-point ~ d^-(2a-1)/gamma")
 
 
 def families() -> dict[str, Family]:

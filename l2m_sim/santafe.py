@@ -42,7 +42,7 @@ import scipy.special
 from . import _santafe_kernels as K
 from .protocol import as_generator, check_cut, check_int, check_position
 
-__all__ = ["SantaFe", "SantaFeExponents", "FACTS_MAX", "LENGTH_MAX"]
+__all__ = ["SantaFe", "DriftingSantaFe", "SantaFeExponents", "FACTS_MAX", "LENGTH_MAX"]
 
 #: Largest number of facts ``K`` (the weights and the sampler's CDF are dense float64 arrays).
 FACTS_MAX = 2**24
@@ -446,3 +446,195 @@ class SantaFe:
         """Exact ``ln p(x)`` nats, shape ``(n,)`` (a float for ``(L,)``); ``-inf`` if impossible."""
         lc = self.position_log_probs(tokens)
         return float(lc.sum()) if lc.ndim == 1 else lc.sum(axis=1)
+
+
+# ------------------------------------------------------------------------ drifting facts
+
+
+def _bsc_mi(rho):
+    """MI of two fair bits with correlation ``rho`` in [0, 1]:
+    ``((1+rho) ln(1+rho) + (1-rho) ln(1-rho)) / 2``, by its series below 0.01 (no cancellation)."""
+    rho = np.asarray(rho, dtype=np.float64)
+    small = rho < 1e-2
+    r2 = np.where(small, rho * rho, 0.0)
+    ser = r2 / 2 + r2**2 / 12 + r2**3 / 30 + r2**4 / 56
+    big = 0.5 * (scipy.special.xlog1py(1 + rho, rho) + scipy.special.xlog1py(1 - rho, -rho))
+    return np.where(small, ser, big)
+
+
+class DriftingSantaFe(SantaFe):
+    r"""Santa Fe process whose fact bits drift: ``Z_k(t)`` is a symmetric two-state Markov chain.
+
+    Fact ``k``'s bit starts fair and flips with probability ``eps_k = flip_scale * k^(-gamma)``
+    at every step; token ``X_t = (K_t, Z_{K_t}(t))`` (same code as :class:`SantaFe`). Two
+    looks at fact ``k`` ``d`` steps apart have bit correlation ``rho_k(d) = (1 - 2 eps_k)^d``.
+
+    Exact information (the indices are independent of the bits and across the cut; given the
+    indices the facts are independent, and by the Markov property only the last look before
+    the cut and the first after it matter):
+
+    * ``I_BP(c) = sum_k sum_{d=1}^{L-1} N_c(d) p_k^2 (1-p_k)^(d-1) f(rho_k(d))`` with
+      ``N_c(d) = min(d, c, L-c, L-d)`` the number of (last-before, first-after) position pairs
+      ``d`` apart, and ``f(rho) = ((1+rho) ln(1+rho) + (1-rho) ln(1-rho)) / 2`` the MI of two
+      fair bits with correlation ``rho``;
+    * ``I(X_i; X_j) = sum_k p_k^2 f(rho_k(|i - j|))``: a Zipf-weighted mixture of exponentials,
+      ``~ d^(-alpha)`` with ``alpha = (2a - 1) / gamma`` for ``1 << d << 1/eps_K``;
+    * ``p(x_t = (k, z) | past) = p_k (1 + s rho_k(t - t_k)) / 2`` with ``t_k`` the last look at
+      fact ``k`` and ``s = +1`` if ``z`` repeats the bit seen then, ``-1`` otherwise
+      (``p_k / 2`` for an unseen fact).
+
+    ``flip_scale`` in ``(0, 1/2]``, ``flip_exponent = gamma >= 0``. The exact bipartite MI
+    costs O(K L) per cut. ``gamma -> inf`` (``eps_k -> 0``) recovers :class:`SantaFe`.
+    """
+
+    def __init__(self, exponent, facts, length, flip_scale=0.01, flip_exponent=1.0):
+        super().__init__(exponent, facts, length)
+        for name, v in (("flip_scale", flip_scale), ("flip_exponent", flip_exponent)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+                raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+        e0, g = float(flip_scale), float(flip_exponent)
+        if not (math.isfinite(e0) and 0.0 < e0 <= 0.5):
+            raise ValueError(f"flip_scale must be in (0, 0.5], got {flip_scale!r}")
+        if not (math.isfinite(g) and g >= 0.0):
+            raise ValueError(f"flip_exponent must be a finite real number >= 0, got {flip_exponent!r}")
+        self.flip_scale, self.flip_exponent = e0, g
+        k = np.arange(1, self.facts + 1, dtype=np.float64)
+        eps = e0 * np.exp(-g * np.log(k))
+        eps.setflags(write=False)
+        self.flips = eps
+        with np.errstate(divide="ignore"):
+            lr = np.log1p(-2.0 * eps)  # ln(1 - 2 eps_k); -inf at eps = 1/2
+        lr.setflags(write=False)
+        self._lr = lr
+
+    def __repr__(self):
+        return (f"DriftingSantaFe(exponent={self.exponent!r}, facts={self.facts}, "
+                f"length={self.length}, flip_scale={self.flip_scale!r}, "
+                f"flip_exponent={self.flip_exponent!r})")
+
+    def __eq__(self, other):
+        return (super().__eq__(other) and self.flip_scale == other.flip_scale
+                and self.flip_exponent == other.flip_exponent)
+
+    def __hash__(self):
+        return hash((super().__hash__(), self.flip_scale, self.flip_exponent))
+
+    def _with_length(self, length):
+        return DriftingSantaFe(self.exponent, self.facts, length, self.flip_scale,
+                               self.flip_exponent)
+
+    def reversed(self) -> "DriftingSantaFe":
+        """The time-reversed law: the same process (iid indices, reversible stationary bits)."""
+        return self._with_length(self.length)
+
+    def at_length(self, length) -> "DriftingSantaFe":
+        return self._with_length(length)
+
+    def _rho(self, d, lr):
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isneginf(lr), 0.0, np.exp(d * np.where(np.isneginf(lr), 0.0, lr)))
+
+    def two_point_mi(self, i, j):
+        """Exact ``I(X_i; X_j) = sum_k p_k^2 f((1 - 2 eps_k)^|i-j|)``; ``H(p) + ln 2`` at ``i == j``."""
+        ii, si = _as_positions("i", i, self.length)
+        jj, sj = _as_positions("j", j, self.length)
+        dd = np.abs(np.asarray(ii) - np.asarray(jj))
+        out = np.empty(dd.shape, dtype=np.float64)
+        flat = out.reshape(-1)
+        for n, d in enumerate(dd.reshape(-1)):
+            if d == 0:
+                flat[n] = self.fact_entropy() + _LN2
+            else:
+                flat[n] = self._fact_sum_pair(lambda p, lq, lr, d=int(d): p * p * _bsc_mi(self._rho(d, lr)))
+        return float(flat[0]) if (si and sj) else out
+
+    def _fact_sum_pair(self, f):
+        total = 0.0
+        for s in range(0, self.facts, _FACT_BLOCK):
+            sl = slice(s, s + _FACT_BLOCK)
+            total += float(np.sum(f(self.weights[sl], self._lq[sl], self._lr[sl])))
+        return total
+
+    def bipartite_mi(self, cut=None):
+        """Exact ``I(X_{0:c}; X_{c:L})`` nats (class docstring), O(K L) per cut."""
+        cuts, scalar = _as_cuts(cut, self.length)
+        L = self.length
+        d = np.arange(1, L, dtype=np.float64)
+        block = max(1, 2**22 // max(1, L))
+        vals = np.empty(cuts.size)
+        for n, c in enumerate(cuts.ravel()):
+            N = np.minimum(np.minimum(d, c), np.minimum(L - c, L - d))
+            total = 0.0
+            for s in range(0, self.facts, block):
+                sl = slice(s, s + block)
+                p, lq, lr = self.weights[sl, None], self._lq[sl, None], self._lr[sl, None]
+                with np.errstate(invalid="ignore"):
+                    gap = np.where(np.isneginf(lq), (d == 1)[None, :] * 1.0,
+                                   np.exp((d - 1)[None, :] * np.where(np.isneginf(lq), 0.0, lq)))
+                total += float(np.sum(N[None, :] * p * p * gap * _bsc_mi(self._rho(d[None, :], lr))))
+            vals[n] = total
+        if scalar:
+            return float(vals[0])
+        return vals.reshape(np.shape(cut))
+
+    def bipartite_mi_asymptotic(self, cut=None):
+        raise NotImplementedError("no closed-form asymptote for the drifting variant")
+
+    def beta_local(self, length=None):
+        raise NotImplementedError("use finite differences of bipartite_mi for the drifting variant")
+
+    def exponents(self) -> SantaFeExponents:
+        """``alpha = (2a - 1) / gamma`` (two-point decay for ``1 << d << 1/eps_K``); ``beta``
+        is ``1/a`` only while ``L eps`` stays small for the facts that matter (the drift makes
+        I_BP cross over to slower growth); reported as ``1/a``."""
+        alpha = math.inf if self.flip_exponent == 0 else (2 * self.exponent - 1) / self.flip_exponent
+        return SantaFeExponents(beta=1.0 / self.exponent, alpha=alpha, growth="power")
+
+    theory = exponents
+
+    def entropy(self, length=None):
+        raise NotImplementedError("no closed-form entropy for the drifting variant; use "
+                                  "-log_prob averaged over samples")
+
+    def entropy_rate(self):
+        raise NotImplementedError("no closed-form entropy rate for the drifting variant (every "
+                                  "look at a seen fact adds the entropy of its drift)")
+
+    def sample(self, n, rng=None) -> np.ndarray:
+        """Draw ``n`` sequences, int64 ``(n, L)``: indices by inverse CDF, then every fact's
+        bit along its looks (fair at the first, flipped with probability
+        ``(1 - rho_k(gap)) / 2`` between looks ``gap`` apart)."""
+        n = check_int("n", n, 1)
+        L = self.length
+        if L > SAMPLE_LENGTH_MAX:
+            raise ValueError(f"sampling needs length <= {SAMPLE_LENGTH_MAX}, got length {L}")
+        gen = as_generator(rng)
+        out = np.empty((n, L), dtype=np.int64)
+        rows = max(1, _UNIFORM_BLOCK // L)
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            uk = gen.random((r1 - r0, L))
+            ub = gen.random((r1 - r0, L))
+            K.sample_drift_rows(uk, ub, self._cum, np.asarray(self._lr), out[r0:r1])
+        return out
+
+    def position_log_probs(self, tokens) -> np.ndarray:
+        """Exact ``ln p(x_t | x_<t)``, ``(n, L)`` (or ``(L,)``); ``-inf`` from the first
+        impossible token on (a fact whose weight underflows to 0; with ``eps_k < 1/2`` both
+        bits of a named fact always have positive probability)."""
+        X, one = _as_tokens(tokens, self.length, self.vocab_size)
+        with np.errstate(divide="ignore"):
+            logp = np.log(self.weights)
+        out = np.empty(X.shape)
+        K.drift_log_probs(X, logp, np.asarray(self._lr), out)
+        return out[0] if one else out
+
+    conditional_log_probs = position_log_probs
+
+    def conditional_probs(self, tokens) -> np.ndarray:
+        """Exact ``p(x_t = . | x_<t)``, float64 ``(n, L, 2K)`` (or ``(L, 2K)``)."""
+        X, one = _as_tokens(tokens, self.length, self.vocab_size)
+        n, L = X.shape
+        out = np.empty((n, L, self.vocab_size))
+        K.drift_conditional_probs(X, np.asarray(self.weights), np.asarray(self._lr), out)
+        return out[0] if one else out
