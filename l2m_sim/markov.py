@@ -36,6 +36,7 @@ average law of the chain started uniformly -- for the identity, the uniform law.
 from __future__ import annotations
 
 import math
+from functools import cached_property
 import numbers
 
 import numpy as np
@@ -681,6 +682,22 @@ class HierarchicalMarkov:
             E -= pi @ E
         return np.maximum(q, 0.0), E
 
+    @cached_property
+    def _nilpotent_index(self):
+        """Smallest ``m`` with ``(K - Pi)^m = 0`` for a shared kernel whose deviation part is
+        nilpotent (leaves ``>= m`` kernel steps below their LCA are then exactly
+        independent); ``None`` otherwise."""
+        if not self.shared_kernel or self.second_eigenvalue() != 0.0:
+            return None
+        K = self.kernel
+        R = K - _cesaro(K)[0]
+        P = np.eye(len(K))
+        for m in range(1, len(K) + 1):
+            P = P @ R
+            if np.max(np.abs(P)) <= 1e-13:
+                return m
+        return None  # pragma: no cover - second_eigenvalue() checked R^M
+
     def _pair_mi(self, i: int, j: int) -> float:
         di, dj = self._digits(i), self._digits(j)
         D = 0
@@ -690,6 +707,9 @@ class HierarchicalMarkov:
         pi = pi / pi.sum()
         if D == self.levels:
             return _entropy(pi)
+        nil = self._nilpotent_index
+        if nil is not None and self.levels - D >= nil:
+            return 0.0  # exact independence, not a rounding-level value
         qi, Ei = self._descend_dev(pi, di[D:])
         qj, Ej = self._descend_dev(pi, dj[D:])
         C = Ei.T @ (pi[:, None] * Ej)

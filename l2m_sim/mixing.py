@@ -31,8 +31,15 @@ __all__ = [
     "sign_matrix",
     "hadamard_mixing",
     "default_copy_weights",
+    "pair_mi_weights",
+    "level_pair_mi",
+    "PAIR_MI_MAX",
     "validate_mixing",
 ]
+
+# Largest per-pair MI the strength knob accepts: copy:fresh weight ratio ~ 3e4 (for b = 4,
+# k = 3), mixing condition number ~ 180; beyond it the exact recursions lose digits.
+PAIR_MI_MAX = 4.0
 
 # Rows of the 4x4 Hadamard matrix underlying the study's design.
 _H4 = np.array(
@@ -125,6 +132,70 @@ def default_copy_weights(branching: int, copies: int) -> np.ndarray:
     w = np.ones(branching)
     w[:copies] = 5.0
     return w / w.sum()
+
+
+def level_pair_mi(mixing, copies: int) -> float:
+    """MI (nats) of the strongest canonical pair of one level-1 block cut in the middle.
+
+    Level 1 is ``W = M eps`` with ``b`` iid normals; this is ``-1/2 ln(1 - sigma_1^2)`` for the
+    largest canonical correlation ``sigma_1`` between ``W[:b//2]`` and ``W[b//2:]``. For an
+    uncoupled design every canonical pair at the middle cut of level ``l`` is a copy of a
+    level-1 pair (``k^(l-1)`` copies of each), so this is what each pair carries.
+    """
+    M = np.asarray(mixing, dtype=float)
+    b = M.shape[0]
+    S = M @ M.T
+    h = b // 2
+    Lx = np.linalg.cholesky(S[:h, :h])
+    Ly = np.linalg.cholesky(S[h:, h:])
+    K = np.linalg.solve(Lx, S[:h, h:])
+    K = np.linalg.solve(Ly, K.T).T
+    sig = float(np.linalg.svd(K, compute_uv=False)[0])
+    return float(-0.5 * np.log1p(-min(sig, 1.0) ** 2))
+
+
+def pair_mi_weights(branching: int, copies: int, pair_mi: float) -> np.ndarray:
+    """Column weights (copies equal, fresh columns equal) giving each canonical pair
+    ``pair_mi`` nats.
+
+    The copy:fresh weight ratio ``r > 1`` is solved so that :func:`level_pair_mi` of
+    ``hadamard_mixing(b, k, weights)`` equals ``pair_mi`` (``r = 1`` is white noise,
+    ``r -> inf`` a perfect copy). For ``b = 4, k = 3`` the pair's correlation is exactly
+    ``(r - 1) / (r + 1)``, so ``r = (1 + rho) / (1 - rho)`` with
+    ``rho = sqrt(1 - exp(-2 pair_mi))``; the study's ratio ``r = 5`` gives 0.294 nats.
+
+    Parameters
+    ----------
+    pair_mi : float
+        Nats per canonical pair, in ``(0, PAIR_MI_MAX]``.
+    """
+    from scipy.optimize import brentq
+
+    b = check_int("branching", branching, 2)
+    k = check_int("copies", copies, 1, b - 1)
+    if isinstance(pair_mi, (bool, np.bool_)) or not isinstance(pair_mi, (int, float, np.number)):
+        raise TypeError(f"pair_mi must be a real number, got {type(pair_mi).__name__}")
+    m = float(pair_mi)
+    if not (0.0 < m <= PAIR_MI_MAX):
+        raise ValueError(f"pair_mi must be in (0, {PAIR_MI_MAX}] nats, got {pair_mi!r}")
+
+    def weights(log_r):
+        w = np.ones(b)
+        w[:k] = np.exp(log_r)
+        return w / w.sum()
+
+    def gap(log_r):
+        return level_pair_mi(hadamard_mixing(b, k, weights(log_r)), k) - m
+
+    hi = 1.0
+    while gap(hi) < 0:
+        hi *= 2
+        if hi > 40:
+            raise ValueError(f"pair_mi={m} is not reachable with branching={b}, copies={k}")
+    lo = 1e-9
+    if gap(lo) > 0:
+        raise ValueError(f"pair_mi={m} is below what branching={b}, copies={k} can set")
+    return weights(brentq(gap, lo, hi, xtol=1e-14, rtol=1e-14))
 
 
 def hadamard_mixing(branching: int, copies: int, weights=None) -> np.ndarray:

@@ -50,11 +50,13 @@ __all__ = [
 # Imports inside the factories keep ``import l2m_sim.registry`` light.
 
 
-def _hierarchical(branching, copies, levels, coupling, channels):
+def _hierarchical(branching, copies, levels, coupling, channels, pair_mi):
     from .hierarchical import HierarchicalGaussian
 
+    # registry convention: pair_mi 0 means the default mixing (ids cannot hold None)
+    strength = None if pair_mi is None or float(pair_mi) == 0.0 else float(pair_mi)
     return HierarchicalGaussian(branching, copies, levels, coupling=_coupling(coupling),
-                                channels=channels)
+                                channels=channels, pair_mi=strength)
 
 
 def _paper(name):
@@ -230,8 +232,10 @@ def _register(name, kind, defaults, factory, length_param, description):
 
 
 _register("hierarchical", "gaussian",
-          dict(branching=4, copies=3, levels=5, coupling=0.0, channels=1), _hierarchical,
-          "levels", "hierarchical Gaussian (Hadamard-type mixing), beta = log_b k")
+          dict(branching=4, copies=3, levels=5, coupling=0.0, channels=1, pair_mi=0.0),
+          _hierarchical, "levels",
+          "hierarchical Gaussian (Hadamard-type mixing), beta = log_b k; pair_mi > 0 sets the "
+          "nats of every canonical pair (0: default mixing)")
 _register("subvolume", "gaussian", dict(levels=5, coupling=0.0, channels=1), _paper("subvolume"),
           "levels", "the study's sub-volume family (b = 4, k = 3, beta = log_4 3)")
 _register("log", "gaussian", dict(levels=5, coupling=0.0, channels=1), _paper("log"),

@@ -363,8 +363,78 @@ class TrainJob(Job):
         return out
 
 
+@dataclass(frozen=True)
+class StateJob(Job):
+    """One cell of the history-state phase diagram: train ``model`` with a history state of
+    ``state`` floats (``state_core`` / ``linear_state``; 0 for the full-context
+    ``causal_linear`` and ``gpt``) on a hierarchical Gaussian process at one length, with
+    the held-out KL evaluated at every quarter of training (``converged`` by
+    :func:`l2m_sim.training.is_converged`), beside the exact middle-cut linear-state bound
+    for that state and the predictable information per token (the marginal predictor's
+    KL), all per token and channel."""
+
+    kind: typing.ClassVar[str] = "state"
+    grid_dims: typing.ClassVar[tuple] = ("process", "length", "model", "state", "lr", "seed")
+    process: str = "hierarchical:pair_mi=2.0"
+    length: int = field(default=64, metadata={"min": 2})
+    model: str = field(default="state_core", metadata={
+        "choices": ("state_core", "linear_state", "causal_linear", "gpt")})
+    state: int = field(default=8, metadata={"min": 0})
+    d_model: int = field(default=64, metadata={"min": 1})
+    n_layer: int = field(default=1, metadata={"min": 1})
+    steps: int = field(default=1000, metadata={"min": 4})
+    batch_size: int = field(default=16, metadata={"min": 1})
+    lr: float = field(default=1e-2, metadata={"min": 1e-8, "max": 1.0})
+    warmup: int = field(default=50, metadata={"min": 0})
+    seed: int = field(default=0, metadata={"min": 0})
+    eval_samples: int = field(default=128, metadata={"min": 1})
+
+    def check(self):
+        _check_process("process", self.process)
+        if self.warmup > self.steps:
+            raise SweepError(f"warmup must be <= steps ({self.steps}), got {self.warmup}")
+        stateful = self.model in ("state_core", "linear_state")
+        if stateful and self.state < 1:
+            raise SweepError(f"state must be >= 1 for model {self.model!r}, got {self.state}")
+        if not stateful and self.state != 0:
+            raise SweepError(f"state must be 0 for the full-context model {self.model!r}, "
+                             f"got {self.state}")
+
+    def run(self) -> xr.Dataset:
+        from .registry import make_process
+        from .training import train
+        from .yardsticks import linear_state_kl
+
+        p = make_process(self.process, self.length)
+        mc = {}
+        if self.model in ("state_core", "gpt"):
+            mc.update(d_model=self.d_model, n_layer=self.n_layer)
+        if self.model in ("state_core", "linear_state"):
+            mc["state_size"] = self.state
+        ds = train(p, self.model, model_config=mc, steps=self.steps, batch_size=self.batch_size,
+                   lr=self.lr, warmup=self.warmup, seed=self.seed,
+                   eval_samples=self.eval_samples, eval_every=max(1, self.steps // 4), threads=1)
+        out = ds[["kl", "converged", "history_state", "bipartite_mi", "n_params",
+                  "train_seconds"]]
+        out["converged"] = out["converged"].astype(np.int8)  # netCDF has no bool
+        curve = np.full(4, np.nan)
+        curve[:min(4, ds.sizes["eval_step"])] = ds["eval_kl"].values[-4:]
+        out["kl_curve"] = (("quarter",), curve, {"units": "nats", "long_name": "held-out KL "
+                           "after each quarter of training (last 4 evaluations)"})
+        out = out.assign_coords(quarter=np.arange(1, 5))
+        v = np.asarray(p.conditional_stds(), dtype=float) ** 2
+        out["predictable"] = ((), float(0.5 * np.mean(-np.log(v))), {
+            "units": "nats", "long_name": "KL of the marginal predictor N(0, 1) per token "
+                                          "(the predictable information)"})
+        lb = linear_state_kl(p, self.state)["per_token"] if self.state else 0.0
+        out["linear_bound"] = ((), lb, {"units": "nats", "long_name": "middle-cut linear-state "
+                                        "bound for `state` floats, per token and channel"})
+        return out
+
+
 #: Job kinds by name (the ``job`` key of a sweep file).
-JOBS: dict[str, type[Job]] = {j.kind: j for j in (ExactMIJob, ValidateJob, SampleJob, TrainJob)}
+JOBS: dict[str, type[Job]] = {j.kind: j for j in (ExactMIJob, ValidateJob, SampleJob, TrainJob,
+                                                 StateJob)}
 
 
 def register_job(cls: type[Job]) -> type[Job]:

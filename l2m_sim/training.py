@@ -38,7 +38,30 @@ import xarray as xr
 
 from .protocol import check_int
 
-__all__ = ["train", "TrainConfig", "gaussian_kl", "build_model", "evaluate"]
+__all__ = ["train", "TrainConfig", "gaussian_kl", "build_model", "evaluate", "is_converged"]
+
+#: Convergence rule of :func:`is_converged`: held-out KL changed by less than this
+#: fraction over the last quarter of training (or by less than ``CONVERGED_ABS`` nats).
+CONVERGED_REL = 0.02
+CONVERGED_ABS = 1e-3
+
+
+def is_converged(eval_steps, eval_kl, rel: float = CONVERGED_REL, abs_tol: float = CONVERGED_ABS) -> bool:
+    """True when the held-out KL curve has flattened: the last value differs from the value
+    at (or just before) 3/4 of training by less than ``rel`` of the last value or by less
+    than ``abs_tol`` nats. Needs at least two evaluations (``eval_every <= steps / 4``);
+    False otherwise."""
+    steps = np.asarray(eval_steps, dtype=float)
+    kl = np.asarray(eval_kl, dtype=float)
+    if steps.size < 2 or not np.all(np.isfinite(kl)):
+        return False
+    mark = 0.75 * steps[-1]
+    earlier = np.flatnonzero(steps <= mark + 1e-9)
+    if earlier.size == 0:
+        return False
+    ref = kl[earlier[-1]]
+    change = abs(kl[-1] - ref)
+    return bool(change < rel * abs(kl[-1]) or change < abs_tol)
 
 EVAL_SEED = 2**31
 
@@ -229,7 +252,8 @@ def train(process, model="gpt", config: TrainConfig | None = None, *, model_conf
         processes train on the exact KL, token processes on cross-entropy.
     model : str, model config or SequenceModel
         ``"gpt"``, ``"mamba"``, ``"mamba2"``, ``"gru"``, ``"linear_attention"``,
-        ``"window_gpt"`` (built with ``model_config`` overrides), a config or a model.
+        ``"window_gpt"``, ``"state_core"`` or the linear reference learners
+        ``"causal_linear"`` / ``"linear_state"`` (Gaussian data only) (built with ``model_config`` overrides), a config or a model.
     config : TrainConfig, optional
         Optimisation settings; keyword ``overrides`` (``steps=``, ``lr=``...) update it.
     checkpoint : path, optional
@@ -247,7 +271,7 @@ def train(process, model="gpt", config: TrainConfig | None = None, *, model_conf
         ``n_params``, ``train_seconds``, ``tokens_per_second``; ``kl_position`` /
         ``nll_position`` / ``nll_exact_position`` over ``position``; the training curve
         ``loss`` and ``lr`` over ``step`` and, with ``eval_every``, ``eval_kl`` over
-        ``eval_step``. Attributes carry the model and training configs.
+        ``eval_step``; ``converged`` (:func:`is_converged` of that curve). Attributes carry the model and training configs.
     """
     from .registry import make_process
 
@@ -357,6 +381,9 @@ def train(process, model="gpt", config: TrainConfig | None = None, *, model_conf
             "loss": (("step",), losses, {"units": "nats"}),
             "lr": (("step",), lrs),
             "eval_kl": (("eval_step",), np.array(eval_kls), {"units": "nats"}),
+            "converged": ((), is_converged(eval_steps, eval_kls), {
+                "long_name": f"held-out KL changed < {CONVERGED_REL:.0%} (or < {CONVERGED_ABS} "
+                             "nats) over the last quarter of steps (needs eval_every)"}),
             "train_seconds": ((), elapsed, {"units": "s", "nondeterministic": "timing"}),
             "tokens_per_second": ((), cfg.steps * cfg.batch_size * L / max(elapsed, 1e-9),
                                   {"units": "1/s", "nondeterministic": "timing"}),

@@ -17,6 +17,9 @@ model              history state after ``p`` steps          growth
 ``Mamba2``         ``n_layer (H P N + (H P + 2 G N)(d_conv-1))``  constant
 ``LinearAttention`` ``n_layer (d_model d_head + d_model)``   constant
 ``GRU``            ``n_layer d_model``                       constant
+``StateCore``      ``n_layer state_size`` (any width)        constant
+``CausalLinear``   ``channels (p - 1)`` (reference learner)  linear
+``LinearState``    ``channels state_size`` (reference)       constant
 =================  ======================================  =====================================
 """
 
@@ -34,6 +37,8 @@ from .gpt import GPT, GPTConfig, WindowGPT, WindowGPTConfig
 from .mamba import Mamba, MambaConfig, MambaMixer
 from .mamba2 import Mamba2, Mamba2Config, Mamba2Mixer
 from .rnn import GRU, GRUConfig, LinearAttention, LinearAttentionConfig
+from .statecore import StateCore, StateCoreConfig
+from .linear import CausalLinear, CausalLinearConfig, LinearState, LinearStateConfig
 
 MODELS = {
     "gpt": (GPT, GPTConfig),
@@ -42,6 +47,9 @@ MODELS = {
     "mamba2": (Mamba2, Mamba2Config),
     "linear_attention": (LinearAttention, LinearAttentionConfig),
     "gru": (GRU, GRUConfig),
+    "state_core": (StateCore, StateCoreConfig),
+    "causal_linear": (CausalLinear, CausalLinearConfig),
+    "linear_state": (LinearState, LinearStateConfig),
 }
 
 __all__ = [
@@ -50,6 +58,8 @@ __all__ = [
     "Mamba", "MambaConfig", "MambaMixer",
     "Mamba2", "Mamba2Config", "Mamba2Mixer",
     "LinearAttention", "LinearAttentionConfig", "GRU", "GRUConfig",
+    "StateCore", "StateCoreConfig", "CausalLinear", "CausalLinearConfig",
+    "LinearState", "LinearStateConfig",
     "selective_scan", "selective_scan_reference", "selective_scan_numba", "selective_scan_logstep",
     "ssd_chunked", "ssd_reference", "mamba_ssm_available",
 ]

@@ -1,0 +1,209 @@
+"""Reference learners for Gaussian processes: the linear predictors that bracket real models.
+
+For a zero-mean Gaussian process every exact conditional mean is a linear function of the
+past, so two linear learners have a known optimum and show what *training* alone costs:
+
+* :class:`CausalLinear` -- full context: ``mean_t = sum_{s<t} G[t, s] x_s`` with ``G``
+  strictly lower-triangular (one ``L x L`` matrix, shared by the channels) and a learned
+  ``log std_t`` per position. The exact conditionals are in this class, so its optimum
+  KL is **0**. Its history state grows with the position like a KV cache:
+  ``history_state_size(p) = channels * p``.
+* :class:`LinearState` -- a time-varying linear state of order ``d`` per channel::
+
+      mean_t = c_t . z_{t-1},   z_t = A_t z_{t-1} + b_t x_t      (z in R^d, z_0 = 0)
+
+  with per-position ``A_t (d x d)``, ``b_t``, ``c_t`` and ``log std_t``. Every ``G`` it
+  realises has all its past-to-future blocks ``G[c:, :c]`` of rank ``<= d`` (and every
+  such ``G`` is realised by some choice of the per-position maps), so at any cut its state
+  is a ``d``-dimensional linear function of the past: its excess KL is at least the
+  **linear-state bound** ``I_BP - I_lin(d)`` of :func:`l2m_sim.yardsticks.linear_state_kl`
+  at every cut. That bound is a lower bound for the class, not always attained: the same
+  ``d`` floats must serve every cut at once. ``history_state_size = channels * d``.
+
+Both share the interface of the neural models (``predict``, ``step`` / ``init_state``,
+``history_state_size``, ``conditional_moments``, ``position_log_probs``) and train with
+:func:`l2m_sim.train` like them (``model="causal_linear"`` / ``"linear_state"``). Their
+parameters are per position, so a model built for ``max_len`` takes sequences of length
+``<= max_len``. They are for continuous data only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn as nn
+
+from ..protocol import check_int
+from ._common import ModelState, SequenceModel
+
+__all__ = ["CausalLinearConfig", "CausalLinear", "LinearStateConfig", "LinearState"]
+
+
+@dataclass
+class CausalLinearConfig:
+    """:class:`CausalLinear` config: ``channels`` and the sequence length ``max_len``."""
+
+    channels: int = 1
+    max_len: int = 64
+    vocab_size: None = None
+    positional: bool = False
+
+    def __post_init__(self):
+        self.channels = check_int("channels", self.channels, 1, None)
+        self.max_len = check_int("max_len", self.max_len, 1, 1 << 16)
+        if self.vocab_size is not None:
+            raise ValueError("vocab_size must be None: the linear reference learners are for "
+                             "continuous (Gaussian) data")
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class LinearStateConfig(CausalLinearConfig):
+    """:class:`LinearState` config: besides ``channels`` and ``max_len``, the state order
+    ``state_size`` (floats per channel) and ``init_scale`` of the input/readout maps."""
+
+    state_size: int = 8
+    init_scale: float = 0.1
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.state_size = check_int("state_size", self.state_size, 1, 4096)
+        s = self.init_scale
+        if not (isinstance(s, (int, float)) and 0 <= s < float("inf")):
+            raise ValueError(f"init_scale must be a finite number >= 0, got {s!r}")
+
+
+class _LinearReference(SequenceModel):
+    """Shared plumbing: no embedding, head or positions; per-position parameters."""
+
+    config_class = CausalLinearConfig
+
+    def __init__(self, config=None):
+        nn.Module.__init__(self)
+        if config is None:
+            config = self.config_class()
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"config must be a {self.config_class.__name__}, got {type(config).__name__}")
+        self.config = config
+        self.pos_emb = None
+        self.log_std = nn.Parameter(torch.zeros(config.max_len))
+        self._build()
+
+    def _build(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _as_input(self, x):
+        t, squeeze = super()._as_input(x)
+        if t.shape[1] > self.config.max_len:
+            raise ValueError(f"sequence length {t.shape[1]} exceeds max_len={self.config.max_len} "
+                             f"(parameters are per position)")
+        return t, squeeze
+
+    def forward(self, x):
+        t, squeeze = self._as_input(x)
+        mean = self._means(t)
+        std = torch.exp(self.log_std[: t.shape[1]])[None, :, None].expand_as(mean)
+        if squeeze:
+            return mean[..., 0], std[..., 0]
+        return mean, std
+
+    def step(self, x_prev, state: ModelState):
+        if not isinstance(state, ModelState):
+            raise TypeError(f"state must be a ModelState (from init_state), got {type(state).__name__}")
+        pos, B, C = state.position, state.batch, self.config.channels
+        if pos >= self.config.max_len:
+            raise ValueError(f"position {pos} exceeds max_len={self.config.max_len}")
+        if pos == 0:
+            if x_prev is not None:
+                raise ValueError("x_prev must be None at position 0 (the start token is implicit)")
+            xp = None
+        else:
+            if x_prev is None:
+                raise ValueError(f"x_prev is required at position {pos} >= 1")
+            xp = torch.as_tensor(x_prev, device=self.log_std.device)
+            if xp.dim() == 1 and C == 1:
+                xp = xp[:, None]
+            if xp.dim() != 2 or xp.shape != (B, C):
+                raise ValueError(f"x_prev must have shape ({B}, {C}), got {tuple(xp.shape)}")
+            xp, _ = self._as_input(xp[:, None, :])
+            xp = xp[:, 0]
+        mean, layers = self._step(xp, state.layers, pos)
+        std = torch.exp(self.log_std[pos]).expand_as(mean)
+        return (mean, std), ModelState(pos + 1, B, layers)
+
+
+class CausalLinear(_LinearReference):
+    """Full-context causal linear predictor (optimum KL 0 on any Gaussian process)."""
+
+    config_class = CausalLinearConfig
+
+    def _build(self):
+        L = self.config.max_len
+        self.weight = nn.Parameter(torch.zeros(L, L))
+        self.register_buffer("mask", torch.tril(torch.ones(L, L), diagonal=-1), persistent=False)
+
+    def _means(self, t):
+        L = t.shape[1]
+        G = (self.weight * self.mask)[:L, :L]
+        return torch.einsum("ts,bsc->btc", G, t)
+
+    def _init_layers(self, batch, device, dtype):
+        return [(torch.zeros(batch, 0, self.config.channels, device=device, dtype=dtype),)]
+
+    def _step(self, xp, layers, pos):
+        (past,) = layers[0]
+        if xp is not None:
+            past = torch.cat([past, xp[:, None, :]], dim=1)
+        G = (self.weight * self.mask)[pos, :pos]
+        mean = torch.einsum("s,bsc->bc", G, past)
+        return mean, [(past,)]
+
+    def history_state_size(self, position) -> int:
+        """``channels * (position - 1)`` past values once ``position >= 1`` steps were taken
+        (the cache before step ``position`` holds the ``position - 1`` observed values)."""
+        p = check_int("position", position, 0, None)
+        return self.config.channels * max(p - 1, 0)
+
+
+class LinearState(_LinearReference):
+    """Order-``d`` time-varying linear state predictor (see the module doc)."""
+
+    config_class = LinearStateConfig
+
+    def _build(self):
+        c = self.config
+        L, d = c.max_len, c.state_size
+        g = torch.Generator().manual_seed(0)
+        self.A = nn.Parameter(torch.eye(d).repeat(L, 1, 1))
+        self.b = nn.Parameter(c.init_scale * torch.randn(L, d, generator=g) / d**0.5)
+        self.c = nn.Parameter(c.init_scale * torch.randn(L, d, generator=g) / d**0.5)
+
+    def _means(self, t):
+        B, L, C = t.shape
+        x = t.permute(0, 2, 1).reshape(B * C, L)
+        z = x.new_zeros(B * C, self.config.state_size)
+        means = []
+        for s in range(L):
+            means.append(z @ self.c[s])
+            z = z @ self.A[s].T + x[:, s, None] * self.b[s]
+        mean = torch.stack(means, dim=1)  # (B C, L)
+        return mean.reshape(B, C, L).permute(0, 2, 1)
+
+    def _init_layers(self, batch, device, dtype):
+        c = self.config
+        return [(torch.zeros(batch, c.channels, c.state_size, device=device, dtype=dtype),)]
+
+    def _step(self, xp, layers, pos):
+        (z,) = layers[0]
+        if xp is not None:
+            z = z @ self.A[pos - 1].T + xp[..., None] * self.b[pos - 1]
+        return z @ self.c[pos], [(z,)]
+
+    def history_state_size(self, position) -> int:
+        """``channels * state_size`` at every position."""
+        check_int("position", position, 0, None)
+        return self.config.channels * self.config.state_size

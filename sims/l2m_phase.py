@@ -1,0 +1,319 @@
+"""The history-state phase diagram: held-out KL against state size d and length L.
+
+A hierarchical Gaussian process (b = 4, k = 3, beta = log_4 3) with strong copies
+(``pair_mi`` nats per canonical pair) is learned by
+
+* ``state_core`` -- a neural model whose history state is exactly ``d`` floats at any width
+  (:class:`l2m_sim.models.StateCore`);
+* ``linear_state`` -- the order-``d`` linear-state reference learner;
+* ``causal_linear`` -- the full-context linear reference (optimum KL 0) and ``gpt``.
+
+Beside every cell: the exact linear-state yardsticks, per token and channel --
+``linear_bound`` (middle cut), ``linear_bound_all`` (the largest single-cut bound over all
+cuts) -- and per length the exact ``state_order`` (the smallest linear state with which KL
+0 is possible) and ``n_pairs`` N(L) = k^(l-1) (canonical pairs at the middle cut).
+
+Protocol (no tuning on the evaluation seed): the learning rate of every model is chosen by
+a sweep over ``LRS`` on seed 1 at the smallest length (state = state_order there), the
+grid then runs on seed 0 with it. Every run stores its held-out KL after each quarter of
+training and ``converged`` (< 2 % change over the last quarter, or < 1e-3 nats).
+
+From the grid: d*(L) = the smallest d whose KL is within ``TOL`` nats/token of the model's
+plateau (its lowest KL over d at that L), and beta_hat from a log-log fit of d* against L;
+the same rule applied to the exact all-cut bound gives the exact prediction.
+
+Usage::
+
+    python sims/l2m_phase.py [--scale tiny|cpu|gpu] [--scheduler local] [--workers 2]
+
+Writes ``sims/results/l2m_phase.nc`` (cells in ``l2m_phase_<scale>.nc.cells/``; a killed run
+resumes) and ``sims/results/l2m_phase.png``; ``--scale tiny`` writes under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from l2m_sim.sweep import StateJob, Sweep, run_sweep  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PAIR_MI = 2.0
+PROCESS = f"hierarchical:branching=4,copies=3,coupling=0.0,channels=1,pair_mi={PAIR_MI}"
+STATE_MODELS = ("state_core", "linear_state")
+FULL_MODELS = ("causal_linear", "gpt")
+LRS = (3e-3, 1e-2, 3e-2)
+TOL = 0.02  # nats per token: "within TOL of the plateau"
+
+SCALES = {
+    "tiny": dict(lengths=[16], states=[1, 4], steps={16: 8}, eval=8, lrs=(1e-2,),
+                 workers_ok=False),
+    "cpu": dict(lengths=[16, 64], states=[1, 2, 4, 8, 16, 32, 64],
+                steps={16: 1500, 64: 2000}, eval=128, lrs=LRS),
+    "gpu": dict(lengths=[16, 64, 256, 1024], states=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+                steps={16: 3000, 64: 6000, 256: 12000, 1024: 20000}, eval=256, lrs=LRS),
+}
+
+
+def _job(L, model, state, lr, seed, steps, ev):
+    return StateJob(process=PROCESS, length=L, model=model, state=state, lr=lr, seed=seed,
+                    steps=steps, warmup=max(1, steps // 20), eval_samples=ev,
+                    n_layer=2 if model == "gpt" else 1, d_model=64 if model != "gpt" else 32)
+
+
+def state_order_at(L: int) -> int:
+    """Exact (3^l - 1) / 2 for b = 4, k = 3 (checked against all cuts in the tests)."""
+    lv = round(math.log(L, 4))
+    return (3**lv - 1) // 2
+
+
+def lr_configs(scale):
+    s = SCALES[scale]
+    L = s["lengths"][0]
+    d = state_order_at(L)
+    out = []
+    for model in STATE_MODELS + FULL_MODELS:
+        for lr in s["lrs"]:
+            out.append(_job(L, model, d if model in STATE_MODELS else 0, lr, 1, s["steps"][L],
+                            s["eval"]))
+    return out
+
+
+def pick_lrs(ds) -> dict:
+    """Per model, the lr with the lowest final held-out KL on the selection seed."""
+    df = ds["kl"].to_dataframe().reset_index().dropna(subset=["kl"])
+    best = {}
+    for model, rows in df.groupby("model"):
+        best[str(model)] = float(rows.loc[rows["kl"].idxmin(), "lr"])
+    return best
+
+
+def grid_configs(scale, lrs):
+    s = SCALES[scale]
+    out = []
+    for L in s["lengths"]:
+        for model in STATE_MODELS:
+            for d in s["states"]:
+                out.append(_job(L, model, d, lrs[model], 0, s["steps"][L], s["eval"]))
+        for model in FULL_MODELS:
+            out.append(_job(L, model, 0, lrs[model], 0, s["steps"][L], s["eval"]))
+    return out
+
+
+def exact_yardsticks(lengths, states) -> xr.Dataset:
+    from l2m_sim import make_process
+    from l2m_sim.yardsticks import linear_state_kl
+
+    mid = np.zeros((len(lengths), len(states)))
+    allc = np.zeros_like(mid)
+    for i, L in enumerate(lengths):
+        p = make_process(PROCESS, L)
+        # canonical correlations of every cut, once per length
+        sig = [np.asarray(p.canonical_correlations(c)) for c in range(1, L)]
+        for j, d in enumerate(states):
+            mid[i, j] = linear_state_kl(p, d)["per_token"]
+            allc[i, j] = max(float(-0.5 * np.sum(np.log1p(-s[d:] ** 2))) for s in sig) / L
+    lv = np.round(np.log(lengths) / np.log(4)).astype(int)
+    return xr.Dataset(
+        {"linear_bound": (("length", "state"), np.maximum(mid, 0.0), {
+            "units": "nats", "long_name": "exact middle-cut linear-state bound per token"}),
+         "linear_bound_all": (("length", "state"), np.maximum(allc, 0.0), {
+             "units": "nats", "long_name": "exact linear-state bound, largest over all cuts, "
+                                           "per token"}),
+         "state_order": (("length",), np.array([state_order_at(L) for L in lengths]), {
+             "units": "floats", "long_name": "exact minimal linear state for KL 0"}),
+         "n_pairs": (("length",), 3 ** (lv - 1), {
+             "units": "floats", "long_name": "canonical pairs at the middle cut, N(L)"})},
+        coords={"length": list(lengths), "state": list(states)})
+
+
+def required_state(kl: np.ndarray, states, tol=TOL) -> float:
+    """Smallest state whose KL is within ``tol`` of the plateau (min over states)."""
+    kl = np.asarray(kl, float)
+    ok = np.isfinite(kl)
+    if not ok.any():
+        return float("nan")
+    plateau = np.nanmin(kl)
+    for d, v in zip(states, kl):
+        if np.isfinite(v) and v <= plateau + tol:
+            return float(d)
+    return float("nan")
+
+
+def fit_beta(lengths, dstar) -> float:
+    x, y = np.log(np.asarray(lengths, float)), np.log(np.asarray(dstar, float))
+    ok = np.isfinite(y)
+    if ok.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(x[ok], y[ok], 1)[0])
+
+
+def assemble(grid: xr.Dataset, lr_ds: xr.Dataset, lrs: dict, scale: str) -> xr.Dataset:
+    s = SCALES[scale]
+    g = grid.squeeze(["process", "seed"], drop=True)
+    # one lr per model: collapse the lr dim
+    def pick(var, models):
+        parts = [g[var].sel(model=m, lr=lrs[m]).drop_vars("lr") for m in models]
+        return xr.concat(parts, dim="model")
+    ds = exact_yardsticks(s["lengths"], s["states"])
+    ds["kl"] = pick("kl", STATE_MODELS).sel(state=s["states"]).transpose("model", "length", "state")
+    ds["converged"] = pick("converged", STATE_MODELS).sel(state=s["states"]).astype(bool)
+    ds["kl_curve"] = pick("kl_curve", STATE_MODELS).sel(state=s["states"])
+    full = xr.concat([g["kl"].sel(model=m, lr=lrs[m], state=0).drop_vars(["lr", "state"])
+                      for m in FULL_MODELS], dim="model").rename(model="full_model")
+    ds["kl_full"] = full
+    ds["converged_full"] = xr.concat(
+        [g["converged"].sel(model=m, lr=lrs[m], state=0).drop_vars(["lr", "state"])
+         for m in FULL_MODELS], dim="model").rename(model="full_model").astype(bool)
+    ds["predictable"] = g["predictable"].sel(model="causal_linear", lr=lrs["causal_linear"],
+                                             state=0).drop_vars(["lr", "state", "model"])
+    for v, u in (("kl", "nats"), ("kl_full", "nats"), ("predictable", "nats")):
+        ds[v].attrs["units"] = u
+    ds["kl"].attrs["long_name"] = "held-out KL per token and channel"
+    ds["kl_full"].attrs["long_name"] = "held-out KL per token and channel, full-context models"
+    ds["predictable"].attrs["long_name"] = "KL of the marginal predictor per token"
+    # d*(L) and beta_hat
+    dstar = {}
+    for m in STATE_MODELS:
+        dstar[m] = [required_state(ds["kl"].sel(model=m, length=L).values, s["states"])
+                    for L in s["lengths"]]
+    dstar["exact_linear"] = [required_state(ds["linear_bound_all"].sel(length=L).values,
+                                            s["states"]) for L in s["lengths"]]
+    ds["required_state"] = (("estimator", "length"),
+                            np.array([dstar[k] for k in (*STATE_MODELS, "exact_linear")]),
+                            {"units": "floats", "long_name": f"smallest state within {TOL} "
+                             "nats/token of the plateau"})
+    ds = ds.assign_coords(estimator=[*STATE_MODELS, "exact_linear"])
+    lv = np.log(s["lengths"]) / np.log(4)
+    ds.attrs.update({
+        "process": f"{PROCESS.split(':')[0]}:branching=4,copies=3,levels={int(round(lv[0]))},"
+                   f"coupling=0.0,channels=1,pair_mi={PAIR_MI}",
+        "beta_exact": math.log(3) / math.log(4),
+        "tolerance": TOL,
+        "lr": json.dumps(lrs),
+        "lr_selection": "lowest final KL on seed 1 at the smallest length, state = state_order",
+        "scale": scale,
+        "command": f"python sims/l2m_phase.py --scale {scale}",
+        "units": "nats",
+    })
+    for m in STATE_MODELS:
+        ds.attrs[f"beta_hat_{m}"] = fit_beta(s["lengths"], dstar[m])
+    ds.attrs["beta_hat_exact_linear"] = fit_beta(s["lengths"], dstar["exact_linear"])
+    ds.attrs["beta_hat_state_order"] = fit_beta(s["lengths"], ds["state_order"].values)
+    return ds
+
+
+def report(ds: xr.Dataset) -> None:
+    print(f"\nprocess {ds.attrs['process']} (at the smallest length); lr {ds.attrs['lr']}")
+    for L in ds.length.values:
+        print(f"\n== L = {int(L)}: predictable {float(ds.predictable.sel(length=L)):.4f} "
+              f"nats/token, N(L) = {int(ds.n_pairs.sel(length=L))}, exact state order "
+              f"{int(ds.state_order.sel(length=L))}")
+        print(f"{'state':>6} {'bound mid':>10} {'bound all':>10} " +
+              " ".join(f"{m:>16}" for m in ds.model.values))
+        for d in ds.state.values:
+            row = [f"{float(ds.kl.sel(model=m, length=L, state=d)):.4f}"
+                   f"{'' if bool(ds.converged.sel(model=m, length=L, state=d)) else '*'}"
+                   for m in ds.model.values]
+            print(f"{int(d):>6} {float(ds.linear_bound.sel(length=L, state=d)):>10.4f} "
+                  f"{float(ds.linear_bound_all.sel(length=L, state=d)):>10.4f} " +
+                  " ".join(f"{r:>16}" for r in row))
+        for m in ds.full_model.values:
+            c = "" if bool(ds.converged_full.sel(full_model=m, length=L)) else "*"
+            print(f"{m:>28}: {float(ds.kl_full.sel(full_model=m, length=L)):.4f}{c}")
+    print("(* = not converged: > 2% change over the last quarter of training)")
+    print("\nrequired state d*(L):")
+    for e in ds.estimator.values:
+        print(f"  {e:<14} " + " ".join(f"{v:g}" for v in ds.required_state.sel(estimator=e).values))
+    for k, v in ds.attrs.items():
+        if k.startswith("beta_"):
+            print(f"  {k} = {v:.3f}")
+
+
+def figure(ds: xr.Dataset, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    Ls = ds.length.values
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    ax = axes[0]
+    colors = plt.cm.viridis(np.linspace(0, 0.85, len(Ls)))
+    for c, L in zip(colors, Ls):
+        st = ds.state.values
+        ax.plot(st, ds.linear_bound_all.sel(length=L), "k:", lw=1)
+        ax.plot(st, ds.kl.sel(model="state_core", length=L), "o-", color=c,
+                label=f"state_core L={int(L)}")
+        ax.plot(st, ds.kl.sel(model="linear_state", length=L), "s--", color=c, alpha=0.6,
+                label=f"linear_state L={int(L)}")
+        ax.axhline(float(ds.kl_full.sel(full_model="gpt", length=L)), color=c, lw=0.8, ls="-.")
+        ax.axvline(int(ds.state_order.sel(length=L)), color=c, lw=0.6, alpha=0.5)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("history state d (floats)")
+    ax.set_ylabel("held-out KL, nats / token")
+    ax.set_title("KL(d, L); dotted: exact linear-state bound (all cuts);\n"
+                 "dash-dot: GPT; vertical: exact state order", fontsize=9)
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    for c, L in zip(colors, Ls):
+        x = ds.state.values / int(ds.n_pairs.sel(length=L))
+        ax.plot(x, ds.kl.sel(model="state_core", length=L) / ds.predictable.sel(length=L), "o-",
+                color=c, label=f"state_core L={int(L)}")
+        ax.plot(x, ds.linear_bound_all.sel(length=L) / ds.predictable.sel(length=L), ":",
+                color=c, label=f"exact bound L={int(L)}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("d / N(L)")
+    ax.set_ylabel("KL / predictable information")
+    ax.set_title("collapse on d / N(L)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.suptitle(f"History-state phase diagram, {ds.attrs['process']} (pair_mi nats per pair)",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", choices=sorted(SCALES), default="cpu")
+    ap.add_argument("--out", default=None, help="results folder (default sims/results)")
+    ap.add_argument("--scheduler", default=None, help="None (in process), 'local' or an address")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--lr-only", action="store_true", help="run the lr selection and stop")
+    a = ap.parse_args(argv)
+    out = Path(a.out) if a.out else RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    lr_sweep = Sweep.from_configs(lr_configs(a.scale))
+    lr_ds = run_sweep(lr_sweep, out / f"l2m_phase_{a.scale}_lr.nc", scheduler=a.scheduler,
+                      workers=a.workers)
+    lrs = pick_lrs(lr_ds)
+    print("lr selection (seed 1, smallest length):", lrs)
+    if a.lr_only:
+        return 0
+    grid = run_sweep(Sweep.from_configs(grid_configs(a.scale, lrs)),
+                     out / f"l2m_phase_{a.scale}_cells.nc", scheduler=a.scheduler,
+                     workers=a.workers)
+    bad = grid["status"].where(grid["status"] == "error", drop=True)
+    if bad.size:
+        print("failed cells:", np.unique(grid["message"].values))
+    ds = assemble(grid, lr_ds, lrs, a.scale)
+    name = "l2m_phase" if a.scale == "cpu" else f"l2m_phase_{a.scale}"
+    ds.to_netcdf(out / f"{name}.nc", engine="h5netcdf")
+    figure(ds, out / f"{name}.png")
+    report(ds)
+    print(f"\nwrote {out / (name + '.nc')} and {out / (name + '.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
