@@ -54,11 +54,14 @@ COUPLED_LEVELS_LIMIT = int(round(np.log(DENSE_MAX) / np.log(BRANCHING)))
 OUTPUT_FILES = {"netcdf": "demo.nc", "figure": "demo.png",
                 "families": "demo_families.nc", "families_figure": "demo_families_exact_mi.png"}
 
+#: The drifting Santa Fe design of part 2: a = 2, eps_k = 0.25 k^-2 (gamma = a), so both
+#: exponents are power laws, beta = 1/a = 0.5 and alpha = (2a - 1)/gamma = 1.5 (theory/santafe.md).
+SANTA_FE_DRIFT = "santa-fe-drift:flip_scale=0.25,flip_exponent=2.0"
 #: Part 2 of the demo: every kind of process of the package, through the sweep engine.
 FAMILY_SWEEP = {
     "process": ["subvolume", "hierarchical:copies=2", "log", "fgn:hurst=0.75",
                 "ar1:phi=0.9", "markov-binary:flip=0.1", "all-equal", "tree:flip=0.1",
-                "discrete-subvolume"],
+                "discrete-subvolume", "santa-fe", SANTA_FE_DRIFT],
     "length": [16, 64, 256, 1024],
 }
 FAMILY_DISTANCES = [1, 4, 16, 64]
@@ -564,7 +567,8 @@ def format_families(ds: xr.Dataset) -> str:
 
     Ls = [int(L) for L in ds.length.values]
     Lmax = max(Ls)
-    head = (f"{'process':<24}" + "".join(f"{'L=' + str(L):>10}" for L in Ls)
+    w = max([24] + [len(str(p)) + 2 for p in ds.process.values])
+    head = (f"{'process':<{w}}" + "".join(f"{'L=' + str(L):>10}" for L in Ls)
             + f"{'slope':>8}  " + "".join(f"{'I(0;' + str(d) + ')':>10}" for d in FAMILY_DISTANCES))
     lines = ["Exact bipartite MI (middle cut, nats) of every kind of process, and two-point MI "
              f"I(W_0; W_d) at L = {Lmax}", head]
@@ -577,7 +581,7 @@ def format_families(ds: xr.Dataset) -> str:
             cells.append(f"{v:.4g}" + ("*" if e > 0 else ""))
         slope = fitted_slope(Ls[-3:], bp.values[-3:])
         tp = ds.two_point_mi.sel(process=proc, length=Lmax).values
-        lines.append(f"{str(proc):<24}" + "".join(f"{c:>10}" for c in cells) + f"{slope:>8.3f}  "
+        lines.append(f"{str(proc):<{w}}" + "".join(f"{c:>10}" for c in cells) + f"{slope:>8.3f}  "
                      + "".join(f"{v:>10.3g}" for v in tp))
     lines.append("slope: of ln I_BP vs ln L over the last 3 lengths (power law: beta; ~0: bounded)."
                  " *: Monte-Carlo average of exact log-probabilities (the tree beyond exact "

@@ -72,12 +72,15 @@ def plot_exact_mi(ds: xr.Dataset, out: Path, force: bool = True) -> list[Path]:
     bp = ds["bipartite_mi"]
     sdim = _series_dim(bp, ("length",))
     groups = [None] if sdim is None else list(bp[sdim].values)
-    for g in groups:
+    # more series than the default cycle's 10 colours: one colour each from tab20
+    colors = (list(plt.get_cmap("tab20")(np.arange(len(groups)) % 20)) if len(groups) > 10
+              else [None] * len(groups))
+    for g, col in zip(groups, colors):
         y = bp if g is None else bp.sel({sdim: g})
         y = _reduce_to(y, ("length",))
         L = y["length"].values
         beta = fitted_slope(L[-3:], y.values[-3:])
-        ax.loglog(L, y.values, "o-", label=f"{g if g is not None else ''}  "
+        ax.loglog(L, y.values, "o-", color=col, label=f"{g if g is not None else ''}  "
                                            f"(slope of last 3: {beta:.3f})")
     ax.set_xlabel("sequence length L")
     ax.set_ylabel("bipartite MI at the middle cut (nats)")
@@ -88,12 +91,12 @@ def plot_exact_mi(ds: xr.Dataset, out: Path, force: bool = True) -> list[Path]:
         tp = ds["two_point_mi"]
         Lmax = int(ds["length"].values.max())
         tp = tp.sel(length=Lmax)
-        for g in groups:
+        for g, col in zip(groups, colors):
             y = tp if g is None else tp.sel({sdim: g})
             y = _reduce_to(y, ("distance",))
             d = y["distance"].values
             alpha = -fitted_slope(d, y.values)
-            ax.loglog(d, y.values, "s-", label=f"{g if g is not None else ''}  (alpha ~ {alpha:.3f})")
+            ax.loglog(d, y.values, "s-", color=col, label=f"{g if g is not None else ''}  (alpha ~ {alpha:.3f})")
         ax.set_xlabel("distance d")
         ax.set_ylabel("I(W_0; W_d) (nats)")
         ax.set_title(f"Two-point MI at L = {Lmax}")
