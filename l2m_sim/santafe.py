@@ -484,7 +484,14 @@ class DriftingSantaFe(SantaFe):
       (``p_k / 2`` for an unseen fact).
 
     ``flip_scale`` in ``(0, 1/2]``, ``flip_exponent = gamma >= 0``. The exact bipartite MI
-    costs O(K L) per cut. ``gamma -> inf`` (``eps_k -> 0``) recovers :class:`SantaFe`.
+    and :meth:`entropy` cost O(K L). ``gamma -> inf`` (``eps_k -> 0``) recovers
+    :class:`SantaFe`.
+
+    Exponents by design (:meth:`exponents`, derived in ``theory/santafe_drift.md``):
+    ``alpha = (2a - 1)/gamma``; ``beta = 1/a`` for ``gamma >= a`` (so any
+    ``0 < alpha <= 2 - beta`` is set by ``a = 1/beta``, ``gamma = (2a - 1)/alpha``),
+    ``2 - alpha`` for ``a - 1/2 < gamma < a``, bounded ``I_BP`` for ``gamma < a - 1/2``
+    (the defaults ``a = 2``, ``gamma = 1`` give ``alpha = 3`` and a bounded ``I_BP``).
     """
 
     def __init__(self, exponent, facts, length, flip_scale=0.01, flip_exponent=1.0):
@@ -584,21 +591,58 @@ class DriftingSantaFe(SantaFe):
         raise NotImplementedError("use finite differences of bipartite_mi for the drifting variant")
 
     def exponents(self) -> SantaFeExponents:
-        """``alpha = (2a - 1) / gamma`` (two-point decay for ``1 << d << 1/eps_K``); ``beta``
-        is ``1/a`` only while ``L eps`` stays small for the facts that matter (the drift makes
-        I_BP cross over to slower growth); reported as ``1/a``."""
-        alpha = math.inf if self.flip_exponent == 0 else (2 * self.exponent - 1) / self.flip_exponent
-        return SantaFeExponents(beta=1.0 / self.exponent, alpha=alpha, growth="power")
+        """Exponents by design (``theory/santafe_drift.md``, ``K = inf``).
+
+        ``alpha = (2a - 1) / gamma``: the two-point MI falls like ``d^-alpha`` for
+        ``1/eps_1 << d << 1/eps_K`` (``inf`` for ``gamma = 0``: one exponential).
+        ``beta``: the gap density ``J(d)`` falls like ``d^-s`` with ``s = 2 - 1/a`` for
+        ``gamma >= a`` and ``s = alpha`` for ``gamma < a``, and ``I_BP ~ L^(2-s)``: so
+        ``beta = 1/a`` (``gamma >= a``, ``growth = "power"``), ``2 - alpha``
+        (``a - 1/2 < gamma < a``, ``"power"``), 0 with ``growth = "log"`` at
+        ``gamma = a - 1/2`` and ``"constant"`` (bounded) below. A finite ``K`` bends the
+        curve to a plateau at ``L ~ 1/p_K`` as for :class:`SantaFe`; the approach to ``beta``
+        is slow (corrections ``~ L^-beta``).
+        """
+        a, g = self.exponent, self.flip_exponent
+        alpha = math.inf if g == 0 else (2 * a - 1) / g
+        if g >= a:
+            beta, growth = 1.0 / a, "power"
+        elif alpha < 2:
+            beta, growth = 2.0 - alpha, "power"
+        else:
+            beta, growth = 0.0, "log" if alpha == 2 else "constant"
+        return SantaFeExponents(beta=beta, alpha=alpha, growth=growth)
 
     theory = exponents
 
-    def entropy(self, length=None):
-        raise NotImplementedError("no closed-form entropy for the drifting variant; use "
-                                  "-log_prob averaged over samples")
+    def entropy(self, length=None) -> float:
+        """Exact ``H(X_{0:n})`` nats (default ``n = L``), O(K n) (``theory/santafe_drift.md``):
+
+        ``n H(p) + ln 2 sum_k (1 - q_k^n) + sum_k sum_{g=1}^{n-1} (n - g) p_k^2 q_k^(g-1)
+        h((1 - rho_k^g) / 2)``, ``h`` the binary entropy: each token pays its fact's index,
+        a full bit at a fact's first look and ``h`` of the drift since the previous look."""
+        n = self.length if length is None else check_int("length", length, 1, LENGTH_MAX)
+        total = n * self.fact_entropy() + _LN2 * self.expected_facts_seen(n)
+        g = np.arange(1, n, dtype=np.float64)
+        block = max(1, 2**22 // max(1, n))
+        for s in range(0, self.facts, block):
+            sl = slice(s, s + block)
+            p, lq, lr = self.weights[sl, None], self._lq[sl, None], self._lr[sl, None]
+            with np.errstate(invalid="ignore"):
+                gap = np.where(np.isneginf(lq), (g == 1)[None, :] * 1.0,
+                               np.exp((g - 1)[None, :] * np.where(np.isneginf(lq), 0.0, lq)))
+                flip = np.where(np.isneginf(lr), 0.5,
+                                -0.5 * np.expm1(g[None, :] * np.where(np.isneginf(lr), 0.0, lr)))
+            h = scipy.special.entr(flip) + scipy.special.entr(1.0 - flip)
+            total += float(np.sum((n - g)[None, :] * p * p * gap * h))
+        return total
 
     def entropy_rate(self):
-        raise NotImplementedError("no closed-form entropy rate for the drifting variant (every "
-                                  "look at a seen fact adds the entropy of its drift)")
+        raise NotImplementedError(
+            "the drifting variant's entropy rate is the infinite gap sum H(p) + ln 2 - "
+            "sum_k p_k^2 sum_{g>=1} (1-p_k)^(g-1) f((1-2 eps_k)^g) (theory/santafe_drift.md), "
+            "whose gaps reach 1/p_K; it is not evaluated. entropy(n + 1) - entropy(n) is the "
+            "exact H(X_n | X_<n), which decreases to the rate")
 
     def sample(self, n, rng=None) -> np.ndarray:
         """Draw ``n`` sequences, int64 ``(n, L)``: indices by inverse CDF, then every fact's

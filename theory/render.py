@@ -24,7 +24,7 @@ from . import hierarchical
 
 THEORY_DIR = Path(__file__).resolve().parent
 #: Theory modules rendered by default, in this order (each a module of this package).
-MODULES = ("hierarchical", "stationary", "markov", "discrete", "santafe")
+MODULES = ("hierarchical", "stationary", "markov", "discrete", "santafe", "santafe_drift")
 
 HEADER = """\
 # Closed forms of the hierarchical Gaussian family
