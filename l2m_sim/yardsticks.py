@@ -123,7 +123,7 @@ def linear_state_bound(process, dim: int, cuts=None) -> dict:
         if best_c is None or gap > best:
             best, best_c = gap, c
     C = getattr(process, "channels", 1)
-    best = max(best, 0.0)
+    best = best if best > 0 else 0.0  # exact 0 (never -0.0 or a rounding-level negative)
     return {"total": best, "per_token": best / (process.length * C), "cut": best_c}
 
 

@@ -38,8 +38,10 @@ EXTRA = {
     "mamba2": dict(chunk_size=8, headdim=8, ngroups=2),
     "linear_attention": dict(chunk_size=8),
     "gru": {},
+    "state_core": dict(state_size=5),
 }
-NAMES = list(MODELS)
+# the linear reference learners (continuous only, per-position parameters) have their own tests
+NAMES = [n for n in MODELS if n not in ("causal_linear", "linear_state")]
 
 
 @pytest.fixture(autouse=True)
@@ -114,6 +116,8 @@ def expected_state_size(name, cfg, p):
         return cfg.n_layer * cfg.n_head * (dh * dh + dh)
     if name == "gru":
         return cfg.n_layer * cfg.d_model
+    if name == "state_core":
+        return cfg.n_layer * cfg.state_size
     raise AssertionError(name)
 
 

@@ -25,19 +25,27 @@ Both share the interface of the neural models (``predict``, ``step`` / ``init_st
 :func:`l2m_sim.train` like them (``model="causal_linear"`` / ``"linear_state"``). Their
 parameters are per position, so a model built for ``max_len`` takes sequences of length
 ``<= max_len``. They are for continuous data only.
+
+Because they are linear, their *expected* KL is exact without sampling
+(:func:`expected_kl`), and :func:`fit_exact` minimises it with L-BFGS: the reference at its
+optimum (KL 0 for ``CausalLinear``; for ``LinearState`` a value between the exact lower
+bound and what stochastic training reaches), beside the same model trained by
+:func:`l2m_sim.train` on samples, which shows what the optimiser costs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 from ..protocol import check_int
 from ._common import ModelState, SequenceModel
 
-__all__ = ["CausalLinearConfig", "CausalLinear", "LinearStateConfig", "LinearState"]
+__all__ = ["CausalLinearConfig", "CausalLinear", "LinearStateConfig", "LinearState", "expected_kl",
+           "fit_exact"]
 
 
 @dataclass
@@ -207,3 +215,57 @@ class LinearState(_LinearReference):
         """``channels * state_size`` at every position."""
         check_int("position", position, 0, None)
         return self.config.channels * self.config.state_size
+
+
+def expected_kl(model, process) -> torch.Tensor:
+    """Exact expected KL per token and channel of a linear reference learner on a Gaussian
+    process, as a differentiable scalar.
+
+    With ``x = R eps`` (``R`` the Cholesky factor of the covariance, ``eps`` iid N(0, 1)) a
+    linear predictor's error ``x_t - mean_t`` is linear in ``eps``, so feeding the ``L``
+    columns of ``R`` as a batch gives ``E (x_t - mean_t)^2`` exactly; with the best std per
+    position the KL is ``1/2 ln(E (x_t - mean_t)^2 / v_t)`` (``v_t`` the exact conditional
+    variance). No sampling: its minimum over the parameters is the class's optimum.
+    """
+    S = np.asarray(process.covariance(), dtype=float)
+    L = S.shape[0]
+    if L > model.config.max_len:
+        raise ValueError(f"process length {L} exceeds the model's max_len={model.config.max_len}")
+    R = np.linalg.cholesky(S)
+    v = np.diag(R) ** 2
+    p = next(model.parameters())
+    X = torch.as_tensor(R.T[:, :, None].repeat(model.config.channels, axis=2), dtype=p.dtype,
+                        device=p.device)
+    mean, _ = model(X)
+    err = ((X - mean) ** 2).sum(0).mean(-1)  # (L,)
+    return 0.5 * torch.log(err / torch.as_tensor(v, dtype=p.dtype, device=p.device)).mean()
+
+
+def fit_exact(model, process, max_iter: int = 500, tol: float = 1e-10) -> float:
+    """Minimise :func:`expected_kl` with L-BFGS (float64, deterministic); sets the model's
+    ``log_std`` to the optimal per-position std and returns the final expected KL (nats per
+    token and channel). For ``CausalLinear`` the optimum is 0; for ``LinearState`` the result
+    is an upper bound on its class's optimum (a local minimum), to be read beside the exact
+    lower bound :func:`l2m_sim.yardsticks.linear_state_bound`."""
+    max_iter = check_int("max_iter", max_iter, 1, 100_000)
+    model.double()
+    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=max_iter, history_size=50,
+                            line_search_fn="strong_wolfe", tolerance_grad=tol,
+                            tolerance_change=tol * 1e-2)
+
+    def closure():
+        opt.zero_grad()
+        loss = expected_kl(model, process)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        S = np.asarray(process.covariance(), dtype=float)
+        R = np.linalg.cholesky(S)
+        X = torch.as_tensor(R.T[:, :, None].repeat(model.config.channels, axis=2),
+                            dtype=torch.float64)
+        mean, _ = model(X)
+        err = ((X - mean) ** 2).sum(0).mean(-1)
+        model.log_std[: len(err)] = 0.5 * torch.log(err)
+        return float(expected_kl(model, process))

@@ -7,15 +7,16 @@ once. ``StateCore`` separates them: a wide per-token pathway (the shared MLP emb
 Gaussian/softmax head, learned positions, ``d_model`` wide residual stream, per-token MLPs)
 around a **selective diagonal linear recurrence of order** ``state_size``::
 
-    u_t, dt_t, c_t = split(in_proj(LayerNorm(h_t)))         (state_size each)
-    a_t       = exp(-softplus(dt_t + bias) * exp(A_log))    (per slot, in (0, 1))
-    z_t       = a_t * z_{t-1} + softplus(dt_t + bias) * u_t (state_size floats)
-    h_t       = h_t + out_proj(c_t * z_t);  h_t = h_t + MLP(LayerNorm(h_t))
+    u_t, g_t, f_t, c_t = split(in_proj(LayerNorm(h_t)))     (state_size each)
+    a_t = sigmoid(f_t)                                      (retention per slot)
+    z_t = a_t * z_{t-1} + sigmoid(g_t) * u_t               (state_size floats)
+    h_t = h_t + out_proj(c_t * z_t);  h_t = h_t + MLP(LayerNorm(h_t))
 
-The gates (and the read-out ``c_t``) depend on the current input *and its position*, so a slot can hold a value for
-as long as it is needed and be overwritten afterwards. The recurrence is Mamba's selective
-scan with one state per channel (``d_state = 1``, no convolution), computed by the package's
-scan kernels (:func:`~l2m_sim.models.selective_scan`).
+The gates (and the read-out ``c_t``) depend on the current input *and its position*, so a
+slot can hold a value for as long as it is needed (``a = 1``, write gate closed) and be
+overwritten afterwards; retention and write strength are separate gates. The parallel form
+is a chunked scan (:func:`gated_scan`, held equal to the step-by-step
+:func:`gated_scan_reference` in the tests).
 
 **History state**: ``z`` of every layer, nothing else (the per-token pathway holds nothing
 between steps)::
@@ -28,6 +29,7 @@ whatever ``d_model`` is. Step mode keeps exactly those floats.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -35,9 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..protocol import check_int
-from ._common import BaseConfig, SequenceModel, check_choice, check_float
-from ._scan import SCAN_BACKENDS, selective_scan
-from .mamba import init_dt_bias
+from ._common import BaseConfig, SequenceModel, check_float
 
 __all__ = ["StateCoreConfig", "StateCore"]
 
@@ -52,64 +52,88 @@ class StateCoreConfig(BaseConfig):
         Floats of recurrent state per layer (>= 1), independent of ``d_model``.
     mlp_ratio : int
         Hidden width of the per-token MLP as a multiple of ``d_model``.
-    dt_min, dt_max : float
-        Initial step sizes (log-uniform): initial retention ``exp(-dt)`` per step.
-    scan_backend : {"auto", "numba", "logstep", "reference", "mamba_ssm"}
+    keep_min, keep_max : float
+        Initial retention ``a`` of the slots (forget-gate bias), spread evenly between them.
     """
 
     n_layer: int = 1
     state_size: int = 8
     mlp_ratio: int = 2
-    dt_min: float = 0.001
-    dt_max: float = 0.1
-    scan_backend: str = "auto"
+    keep_min: float = 0.9
+    keep_max: float = 0.999
 
     def __post_init__(self):
         super().__post_init__()
         self.state_size = check_int("state_size", self.state_size, 1, None)
         self.mlp_ratio = check_int("mlp_ratio", self.mlp_ratio, 1, None)
-        self.dt_min = check_float("dt_min", self.dt_min, 0.0, None, lo_open=True)
-        self.dt_max = check_float("dt_max", self.dt_max, self.dt_min, None)
-        check_choice("scan_backend", self.scan_backend, SCAN_BACKENDS)
+        self.keep_min = check_float("keep_min", self.keep_min, 0.0, 1.0, lo_open=True, hi_open=True)
+        self.keep_max = check_float("keep_max", self.keep_max, self.keep_min, 1.0, hi_open=True)
+
+
+def gated_scan_reference(log_a, w, z0=None):
+    """``z_t = exp(log_a_t) * z_{t-1} + w_t`` one step at a time; ``(B, L, d)`` in and out."""
+    B, L, d = w.shape
+    z = w.new_zeros(B, d) if z0 is None else z0
+    out = []
+    for t in range(L):
+        z = torch.exp(log_a[:, t]) * z + w[:, t]
+        out.append(z)
+    return torch.stack(out, dim=1)
+
+
+def gated_scan(log_a, w, z0=None, chunk: int = 16):
+    """The same recurrence in chunks: inside a chunk of ``T`` steps
+    ``z_t = sum_{s<=t} exp(A_t - A_s) w_s + exp(A_t) z_start`` with ``A`` the running sum of
+    ``log_a`` (``log_a <= 0``, so every factor is ``<= 1``: no overflow), one sequential
+    step per chunk. Equal to :func:`gated_scan_reference` to rounding."""
+    B, L, d = w.shape
+    z = w.new_zeros(B, d) if z0 is None else z0
+    outs = []
+    for s0 in range(0, L, chunk):
+        la = log_a[:, s0:s0 + chunk]  # (B, T, d)
+        T = la.shape[1]
+        A = torch.cumsum(la, dim=1)
+        diff = A[:, :, None, :] - A[:, None, :, :]  # (B, t, s, d)
+        mask = torch.ones(T, T, dtype=torch.bool, device=w.device).tril()
+        decay = torch.where(mask[None, :, :, None], diff, diff.new_full((), -math.inf)).exp()
+        zc = torch.einsum("btsd,bsd->btd", decay, w[:, s0:s0 + chunk]) + A.exp() * z[:, None, :]
+        outs.append(zc)
+        z = zc[:, -1]
+    return torch.cat(outs, dim=1)
 
 
 class StateCoreLayer(nn.Module):
-    """One residual recurrence + per-token MLP block (see the module doc)."""
+    """One residual gated-recurrence + per-token MLP block (see the module doc)."""
 
-    def __init__(self, d_model, state_size, mlp_ratio, dt_min, dt_max, scan_backend):
+    def __init__(self, d_model, state_size, mlp_ratio, forget_init):
         super().__init__()
         self.d_state = state_size
-        self.scan_backend = scan_backend
         self.norm1 = nn.LayerNorm(d_model)
-        self.in_proj = nn.Linear(d_model, 3 * state_size)
-        self.dt_bias = nn.Parameter(init_dt_bias(state_size, dt_min, dt_max, 1e-4))
-        self.A_log = nn.Parameter(torch.zeros(state_size, 1))
-        self.A_log._no_weight_decay = True
+        self.in_proj = nn.Linear(d_model, 4 * state_size)
+        with torch.no_grad():  # forget-gate bias: initial retention spread over forget_init
+            lo, hi = forget_init
+            keep = torch.linspace(lo, hi, state_size)
+            self.in_proj.bias[2 * state_size:3 * state_size] = torch.log(keep / (1 - keep))
         self.out_proj = nn.Linear(state_size, d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
                                  nn.Linear(mlp_ratio * d_model, d_model))
 
     def _gates(self, h):
-        u, dt, c = self.in_proj(self.norm1(h)).chunk(3, dim=-1)
-        return u, dt, c
+        u, g, f, c = self.in_proj(self.norm1(h)).chunk(4, dim=-1)
+        return F.logsigmoid(f), torch.sigmoid(g) * u, c
 
     def forward(self, h):
-        Bsz, L, _ = h.shape
-        u, dt, c = self._gates(h)
-        ones = h.new_ones(Bsz, 1, L)
-        z = selective_scan(u.transpose(1, 2), dt.transpose(1, 2), -torch.exp(self.A_log), ones,
-                           ones, None, delta_bias=self.dt_bias, delta_softplus=True,
-                           backend=self.scan_backend)
-        h = h + self.out_proj(z.transpose(1, 2) * c)
+        log_a, w, c = self._gates(h)
+        z = gated_scan(log_a, w)
+        h = h + self.out_proj(c * z)
         return h + self.mlp(self.norm2(h))
 
     def step(self, h, z):
         """One position: ``h`` (B, d_model), state ``z`` (B, state_size)."""
-        u, dt, c = self._gates(h)
-        delta = F.softplus(dt + self.dt_bias)
-        z = torch.exp(-delta * torch.exp(self.A_log[:, 0])) * z + delta * u
-        h = h + self.out_proj(z * c)
+        log_a, w, c = self._gates(h)
+        z = torch.exp(log_a) * z + w
+        h = h + self.out_proj(c * z)
         return h + self.mlp(self.norm2(h)), z
 
 
@@ -121,8 +145,8 @@ class StateCore(SequenceModel):
     def _build_backbone(self):
         c = self.config
         self.layers = nn.ModuleList(
-            StateCoreLayer(c.d_model, c.state_size, c.mlp_ratio, c.dt_min, c.dt_max,
-                           c.scan_backend) for _ in range(c.n_layer))
+            StateCoreLayer(c.d_model, c.state_size, c.mlp_ratio, (c.keep_min, c.keep_max))
+            for _ in range(c.n_layer))
         self.norm_f = nn.LayerNorm(c.d_model)
 
     def _backbone(self, h):
