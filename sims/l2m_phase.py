@@ -6,7 +6,10 @@ A hierarchical Gaussian process (b = 4, k = 3, beta = log_4 3) with strong copie
 * ``state_core`` -- a neural model whose history state is exactly ``d`` floats at any width
   (:class:`l2m_sim.models.StateCore`);
 * ``linear_state`` -- the order-``d`` linear-state reference learner;
-* ``causal_linear`` -- the full-context linear reference (optimum KL 0) and ``gpt``.
+* ``causal_linear`` -- the full-context linear reference (optimum KL 0) and ``gpt``;
+* ``kl_fit`` -- the linear-state reference *at its optimum*: fitted to the exact expected KL
+  by L-BFGS (no sampling), so the gap between it and the trained ``linear_state`` is the
+  cost of stochastic training alone.
 
 Beside every cell: the exact linear-state yardsticks, per token and channel --
 ``linear_bound`` (middle cut), ``linear_bound_all`` (the largest single-cut bound over all
@@ -55,12 +58,12 @@ LRS = (3e-3, 1e-2, 3e-2)
 TOL = 0.02  # nats per token: "within TOL of the plateau"
 
 SCALES = {
-    "tiny": dict(lengths=[16], states=[1, 4], steps={16: 8}, eval=8, lrs=(1e-2,),
-                 workers_ok=False),
+    "tiny": dict(lengths=[16], states=[1, 4], steps={16: 8}, eval=8, lrs=(1e-2,), fit_iter=20),
     "cpu": dict(lengths=[16, 64], states=[1, 2, 4, 8, 16, 32, 64],
-                steps={16: 1500, 64: 2000}, eval=128, lrs=LRS),
+                steps={16: 1500, 64: 2000}, eval=128, lrs=LRS, fit_iter=500),
     "gpu": dict(lengths=[16, 64, 256, 1024], states=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
-                steps={16: 3000, 64: 6000, 256: 12000, 1024: 20000}, eval=256, lrs=LRS),
+                steps={16: 3000, 64: 6000, 256: 12000, 1024: 20000}, eval=256, lrs=LRS,
+                fit_iter=500),
 }
 
 
@@ -136,6 +139,38 @@ def exact_yardsticks(lengths, states) -> xr.Dataset:
         coords={"length": list(lengths), "state": list(states)})
 
 
+def exact_fits(lengths, states, out: Path, max_iter: int) -> xr.DataArray:
+    """The linear-state reference at its optimum: :func:`l2m_sim.models.linear.fit_exact`
+    (L-BFGS on the exact expected KL, no sampling, seeded init) for every (L, d); each fit
+    is cached in ``out`` so that a killed run resumes."""
+    import torch
+
+    from l2m_sim import make_process
+    from l2m_sim.models import LinearState, LinearStateConfig
+    from l2m_sim.models.linear import fit_exact
+
+    out.mkdir(parents=True, exist_ok=True)
+    vals = np.full((len(lengths), len(states)), np.nan)
+    torch.set_num_threads(1)
+    for i, L in enumerate(lengths):
+        p = make_process(PROCESS, L)
+        for j, d in enumerate(states):
+            f = out / f"L{L}_d{d}_it{max_iter}.json"
+            if f.exists():
+                vals[i, j] = json.loads(f.read_text())["kl"]
+                continue
+            torch.manual_seed(0)
+            m = LinearState(LinearStateConfig(max_len=L, state_size=d))
+            vals[i, j] = fit_exact(m, p, max_iter)
+            tmp = f.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"L": L, "d": d, "kl": vals[i, j]}))
+            tmp.replace(f)
+            print(f"  exact fit L={L} d={d}: {vals[i, j]:.5f}", flush=True)
+    return xr.DataArray(vals, dims=("length", "state"), coords={"length": list(lengths),
+                        "state": list(states)}, attrs={"units": "nats", "long_name":
+                        "linear_state fitted to the exact expected KL (L-BFGS), per token"})
+
+
 def required_state(kl: np.ndarray, states, tol=TOL) -> float:
     """Smallest state whose KL is within ``tol`` of the plateau (min over states)."""
     kl = np.asarray(kl, float)
@@ -157,7 +192,8 @@ def fit_beta(lengths, dstar) -> float:
     return float(np.polyfit(x[ok], y[ok], 1)[0])
 
 
-def assemble(grid: xr.Dataset, lr_ds: xr.Dataset, lrs: dict, scale: str) -> xr.Dataset:
+def assemble(grid: xr.Dataset, lr_ds: xr.Dataset, lrs: dict, scale: str,
+             fits: xr.DataArray) -> xr.Dataset:
     s = SCALES[scale]
     g = grid.squeeze(["process", "seed"], drop=True)
     # one lr per model: collapse the lr dim
@@ -171,6 +207,7 @@ def assemble(grid: xr.Dataset, lr_ds: xr.Dataset, lrs: dict, scale: str) -> xr.D
     full = xr.concat([g["kl"].sel(model=m, lr=lrs[m], state=0).drop_vars(["lr", "state"])
                       for m in FULL_MODELS], dim="model").rename(model="full_model")
     ds["kl_full"] = full
+    ds["kl_fit"] = fits
     ds["converged_full"] = xr.concat(
         [g["converged"].sel(model=m, lr=lrs[m], state=0).drop_vars(["lr", "state"])
          for m in FULL_MODELS], dim="model").rename(model="full_model").astype(bool)
@@ -186,13 +223,15 @@ def assemble(grid: xr.Dataset, lr_ds: xr.Dataset, lrs: dict, scale: str) -> xr.D
     for m in STATE_MODELS:
         dstar[m] = [required_state(ds["kl"].sel(model=m, length=L).values, s["states"])
                     for L in s["lengths"]]
+    dstar["linear_fit"] = [required_state(ds["kl_fit"].sel(length=L).values, s["states"])
+                           for L in s["lengths"]]
     dstar["exact_linear"] = [required_state(ds["linear_bound_all"].sel(length=L).values,
                                             s["states"]) for L in s["lengths"]]
-    ds["required_state"] = (("estimator", "length"),
-                            np.array([dstar[k] for k in (*STATE_MODELS, "exact_linear")]),
+    est = (*STATE_MODELS, "linear_fit", "exact_linear")
+    ds["required_state"] = (("estimator", "length"), np.array([dstar[k] for k in est]),
                             {"units": "floats", "long_name": f"smallest state within {TOL} "
                              "nats/token of the plateau"})
-    ds = ds.assign_coords(estimator=[*STATE_MODELS, "exact_linear"])
+    ds = ds.assign_coords(estimator=list(est))
     lv = np.log(s["lengths"]) / np.log(4)
     ds.attrs.update({
         "process": f"{PROCESS.split(':')[0]}:branching=4,copies=3,levels={int(round(lv[0]))},"
@@ -207,6 +246,7 @@ def assemble(grid: xr.Dataset, lr_ds: xr.Dataset, lrs: dict, scale: str) -> xr.D
     })
     for m in STATE_MODELS:
         ds.attrs[f"beta_hat_{m}"] = fit_beta(s["lengths"], dstar[m])
+    ds.attrs["beta_hat_linear_fit"] = fit_beta(s["lengths"], dstar["linear_fit"])
     ds.attrs["beta_hat_exact_linear"] = fit_beta(s["lengths"], dstar["exact_linear"])
     ds.attrs["beta_hat_state_order"] = fit_beta(s["lengths"], ds["state_order"].values)
     return ds
@@ -218,14 +258,15 @@ def report(ds: xr.Dataset) -> None:
         print(f"\n== L = {int(L)}: predictable {float(ds.predictable.sel(length=L)):.4f} "
               f"nats/token, N(L) = {int(ds.n_pairs.sel(length=L))}, exact state order "
               f"{int(ds.state_order.sel(length=L))}")
-        print(f"{'state':>6} {'bound mid':>10} {'bound all':>10} " +
+        print(f"{'state':>6} {'bound mid':>10} {'bound all':>10} {'linear fit':>10} " +
               " ".join(f"{m:>16}" for m in ds.model.values))
         for d in ds.state.values:
             row = [f"{float(ds.kl.sel(model=m, length=L, state=d)):.4f}"
                    f"{'' if bool(ds.converged.sel(model=m, length=L, state=d)) else '*'}"
                    for m in ds.model.values]
             print(f"{int(d):>6} {float(ds.linear_bound.sel(length=L, state=d)):>10.4f} "
-                  f"{float(ds.linear_bound_all.sel(length=L, state=d)):>10.4f} " +
+                  f"{float(ds.linear_bound_all.sel(length=L, state=d)):>10.4f} "
+                  f"{float(ds.kl_fit.sel(length=L, state=d)):>10.4f} " +
                   " ".join(f"{r:>16}" for r in row))
         for m in ds.full_model.values:
             c = "" if bool(ds.converged_full.sel(full_model=m, length=L)) else "*"
@@ -251,7 +292,9 @@ def figure(ds: xr.Dataset, path: Path) -> None:
     colors = plt.cm.viridis(np.linspace(0, 0.85, len(Ls)))
     for c, L in zip(colors, Ls):
         st = ds.state.values
-        ax.plot(st, ds.linear_bound_all.sel(length=L), "k:", lw=1)
+        ax.plot(st, ds.linear_bound_all.sel(length=L), ":", color=c, lw=1.2)
+        ax.plot(st, ds.kl_fit.sel(length=L), "^-", color=c, lw=0.8, ms=3, alpha=0.8,
+                label=f"linear_state at optimum L={int(L)}")
         ax.plot(st, ds.kl.sel(model="state_core", length=L), "o-", color=c,
                 label=f"state_core L={int(L)}")
         ax.plot(st, ds.kl.sel(model="linear_state", length=L), "s--", color=c, alpha=0.6,
@@ -306,7 +349,10 @@ def main(argv=None):
     bad = grid["status"].where(grid["status"] == "error", drop=True)
     if bad.size:
         print("failed cells:", np.unique(grid["message"].values))
-    ds = assemble(grid, lr_ds, lrs, a.scale)
+    print("linear-state reference at its optimum (exact expected KL, L-BFGS):")
+    fits = exact_fits(SCALES[a.scale]["lengths"], SCALES[a.scale]["states"],
+                      out / f"l2m_phase_{a.scale}_fit.nc.cells", SCALES[a.scale]["fit_iter"])
+    ds = assemble(grid, lr_ds, lrs, a.scale, fits)
     name = "l2m_phase" if a.scale == "cpu" else f"l2m_phase_{a.scale}"
     ds.to_netcdf(out / f"{name}.nc", engine="h5netcdf")
     figure(ds, out / f"{name}.png")

@@ -154,11 +154,13 @@ def test_gated_scan_equals_reference():
         assert (gated_scan(log_a, w, z0, chunk=chunk) - ref).abs().max() < 1e-12
 
 
+@pytest.mark.parametrize("pos", [False, True])
 @pytest.mark.parametrize("d_model", [8, 64])
 @pytest.mark.parametrize("state", [1, 3, 40])
-def test_state_core_state_is_set_apart_from_width(d_model, state):
+def test_state_core_state_is_set_apart_from_width(d_model, state, pos):
     torch.manual_seed(0)
-    m = StateCore(StateCoreConfig(d_model=d_model, state_size=state, max_len=20, channels=2))
+    m = StateCore(StateCoreConfig(d_model=d_model, state_size=state, max_len=20, channels=2,
+                                  position_gates=pos))
     x = torch.randn(2, 20, 2)
     with torch.no_grad():
         mean, std = m(x)

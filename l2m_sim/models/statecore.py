@@ -54,6 +54,10 @@ class StateCoreConfig(BaseConfig):
         Hidden width of the per-token MLP as a multiple of ``d_model``.
     keep_min, keep_max : float
         Initial retention ``a`` of the slots (forget-gate bias), spread evenly between them.
+    position_gates : bool
+        Add a learned per-position offset to every gate (``max_len x 4 state_size``
+        parameters; no state): the gates read the position directly, as the exact
+        predictor of a non-stationary process needs.
     """
 
     n_layer: int = 1
@@ -61,6 +65,7 @@ class StateCoreConfig(BaseConfig):
     mlp_ratio: int = 2
     keep_min: float = 0.9
     keep_max: float = 0.999
+    position_gates: bool = False
 
     def __post_init__(self):
         super().__post_init__()
@@ -68,6 +73,8 @@ class StateCoreConfig(BaseConfig):
         self.mlp_ratio = check_int("mlp_ratio", self.mlp_ratio, 1, None)
         self.keep_min = check_float("keep_min", self.keep_min, 0.0, 1.0, lo_open=True, hi_open=True)
         self.keep_max = check_float("keep_max", self.keep_max, self.keep_min, 1.0, hi_open=True)
+        if not isinstance(self.position_gates, bool):
+            raise TypeError(f"position_gates must be a bool, got {type(self.position_gates).__name__}")
 
 
 def gated_scan_reference(log_a, w, z0=None):
@@ -105,11 +112,13 @@ def gated_scan(log_a, w, z0=None, chunk: int = 16):
 class StateCoreLayer(nn.Module):
     """One residual gated-recurrence + per-token MLP block (see the module doc)."""
 
-    def __init__(self, d_model, state_size, mlp_ratio, forget_init):
+    def __init__(self, d_model, state_size, mlp_ratio, forget_init, max_len=None):
         super().__init__()
         self.d_state = state_size
         self.norm1 = nn.LayerNorm(d_model)
         self.in_proj = nn.Linear(d_model, 4 * state_size)
+        # per-position gate offsets (a learned position code read by the gates directly)
+        self.pos_gates = None if max_len is None else nn.Parameter(torch.zeros(max_len, 4 * state_size))
         with torch.no_grad():  # forget-gate bias: initial retention spread over forget_init
             lo, hi = forget_init
             keep = torch.linspace(lo, hi, state_size)
@@ -119,8 +128,14 @@ class StateCoreLayer(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
                                  nn.Linear(mlp_ratio * d_model, d_model))
 
-    def _gates(self, h):
-        u, g, f, c = self.in_proj(self.norm1(h)).chunk(4, dim=-1)
+    def _gates(self, h, position=None):
+        pre = self.in_proj(self.norm1(h))
+        if self.pos_gates is not None:
+            if position is None:  # full sequence (B, L, .)
+                pre = pre + self.pos_gates[: h.shape[1]]
+            else:  # one step (B, .)
+                pre = pre + self.pos_gates[position]
+        u, g, f, c = pre.chunk(4, dim=-1)
         return F.logsigmoid(f), torch.sigmoid(g) * u, c
 
     def forward(self, h):
@@ -129,9 +144,9 @@ class StateCoreLayer(nn.Module):
         h = h + self.out_proj(c * z)
         return h + self.mlp(self.norm2(h))
 
-    def step(self, h, z):
+    def step(self, h, z, position=None):
         """One position: ``h`` (B, d_model), state ``z`` (B, state_size)."""
-        log_a, w, c = self._gates(h)
+        log_a, w, c = self._gates(h, position)
         z = torch.exp(log_a) * z + w
         h = h + self.out_proj(c * z)
         return h + self.mlp(self.norm2(h)), z
@@ -145,7 +160,8 @@ class StateCore(SequenceModel):
     def _build_backbone(self):
         c = self.config
         self.layers = nn.ModuleList(
-            StateCoreLayer(c.d_model, c.state_size, c.mlp_ratio, (c.keep_min, c.keep_max))
+            StateCoreLayer(c.d_model, c.state_size, c.mlp_ratio, (c.keep_min, c.keep_max),
+                           c.max_len if c.position_gates else None)
             for _ in range(c.n_layer))
         self.norm_f = nn.LayerNorm(c.d_model)
 
@@ -161,7 +177,7 @@ class StateCore(SequenceModel):
     def _backbone_step(self, h, layers, position):
         new = []
         for layer, (z,) in zip(self.layers, layers):
-            h, z = layer.step(h, z)
+            h, z = layer.step(h, z, position)
             new.append((z,))
         return self.norm_f(h), new
 
