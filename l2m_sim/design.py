@@ -28,8 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .hierarchical import Exponents, HierarchicalGaussian, Level
+from .hierarchical import LENGTH_MAX, Exponents, HierarchicalGaussian, Level
 from .mixing import has_hadamard, hadamard_mixing
+from .protocol import check_int
 
 __all__ = ["Design", "design", "copy_schedule", "copy_weights_for_alpha"]
 
@@ -185,6 +186,12 @@ def design(beta, alpha, branching=None, levels=None, alpha_kind="avg", channels=
     b = branching
     if levels is None:
         levels = max(1, int(math.floor(16 * math.log(2) / math.log(b) + 1e-9)))
+    else:  # before any work: the schedule has one entry per level
+        levels = check_int("levels", levels, 1, int(math.floor(math.log(LENGTH_MAX) / math.log(b)
+                                                               + 1e-9)))
+    if not b ** (-alpha) > 1e-300:
+        raise ValueError(f"alpha={alpha} is too large for branching {b}: the copy weight "
+                         f"b**(-alpha) underflows to 0")
     ks = copy_schedule(beta, b, levels)
     schedule = [Level(b, k, hadamard_mixing(b, k, copy_weights_for_alpha(alpha, b, k, alpha_kind)))
                 for k in ks]

@@ -70,6 +70,7 @@ import numba
 import numpy as np
 
 from . import _discrete_kernels as K
+from ._limits import check_memory
 from .protocol import as_generator, check_cut, check_int, check_position
 
 __all__ = [
@@ -86,6 +87,8 @@ TUPLES_MAX = 2**16
 ENUM_MAX = 2**18
 #: Largest length ``b**levels``.
 LENGTH_MAX = 2**30
+#: Largest branching (``alphabet**branching <= TUPLES_MAX`` with ``alphabet >= 2``).
+BRANCHING_MAX = 16
 #: Noise of the default base law (see :func:`noisy_copy_base`).
 DEFAULT_NOISE = 0.25
 _ENUM_CHUNK = 2**15
@@ -110,8 +113,11 @@ def noisy_copy_base(branching, alphabet, noise=DEFAULT_NOISE) -> np.ndarray:
     -------
     ndarray, shape ``(M,) * b``, float64, summing to 1.
     """
-    b = check_int("branching", branching, 2)
-    M = check_int("alphabet", alphabet, 2)
+    b = check_int("branching", branching, 2, BRANCHING_MAX)
+    M = check_int("alphabet", alphabet, 2, TUPLES_MAX)
+    if b * math.log(M) > math.log(TUPLES_MAX) + 1e-9:
+        raise ValueError(f"alphabet**branching (the size of the base law) must be <= "
+                         f"{TUPLES_MAX}, got {M}**{b}")
     eps = _check_noise(noise)
     pair = np.full((M, M), eps / M / M)
     pair[np.diag_indices(M)] += (1.0 - eps) / M
@@ -235,10 +241,10 @@ class HierarchicalDiscrete:
 
     def __init__(self, branching=4, copies=3, levels=4, alphabet=2, base=None, noise=None,
                  fresh=None, bijection=None, seed=0):
-        b = check_int("branching", branching, 2)
+        b = check_int("branching", branching, 2, BRANCHING_MAX)
         k = check_int("copies", copies, 1, b - 1)
-        M = check_int("alphabet", alphabet, 2)
-        if M ** b > TUPLES_MAX:
+        M = check_int("alphabet", alphabet, 2, TUPLES_MAX)
+        if b * math.log(M) > math.log(TUPLES_MAX) + 1e-9:
             raise ValueError(f"alphabet**branching (the number of b-tuples) must be <= {TUPLES_MAX}, "
                              f"got {M}**{b} = {M ** b}")
         lmax = int(math.floor(math.log(LENGTH_MAX) / math.log(b) + 1e-9))
@@ -392,6 +398,7 @@ class HierarchicalDiscrete:
         ndarray, int64, shape ``(n, L)``.
         """
         n = check_int("n", n, 1)
+        check_memory("n", 24.0 * n * self.length, f"sample({n}) of length {self.length}")
         gen = as_generator(rng)
         ub, uf = self._uniforms(gen, n)
         out = np.empty((n, self.length), dtype=np.int64)

@@ -49,6 +49,7 @@ import scipy.linalg
 
 from . import _hier_kernels as K
 from .mixing import hadamard_mixing, pair_mi_weights, paper_mixing, validate_mixing
+from ._limits import check_memory
 from .protocol import as_channel_rows, as_generator, check_cut, check_int
 
 __all__ = ["HierarchicalGaussian", "Level", "Exponents", "paper_family", "DEFAULT_COUPLING"]
@@ -59,6 +60,8 @@ DENSE_MAX = 16384
 LENGTH_MAX = 2**30
 #: Largest branching (the message-passing kernel keeps one row on the stack).
 BRANCHING_MAX = 64
+#: Largest number of channels (independent stacked copies).
+CHANNELS_MAX = 2**16
 #: Boundary-coupling target used by ``paper_family(..., coupling=True)``.
 DEFAULT_COUPLING = 0.5
 
@@ -219,7 +222,7 @@ class HierarchicalGaussian:
 
     def _init_schedule(self, levels, coupling, channels):
         self.schedule = tuple(levels)
-        self.channels = check_int("channels", channels, 1)
+        self.channels = check_int("channels", channels, 1, CHANNELS_MAX)
         L = 1
         for lev in self.schedule:
             L *= lev.branching
@@ -373,8 +376,10 @@ class HierarchicalGaussian:
         ndarray, float64, shape ``(n, L)`` (one channel) or ``(n, L, C)``.
         """
         n = check_int("n", n, 1)
-        gen = as_generator(rng)
         C = self.channels
+        check_memory("n", 16.0 * n * C * self.length,
+                     f"sample({n}) of length {self.length} with {C} channel(s)")
+        gen = as_generator(rng)
         eps = gen.standard_normal((n * C, self.length))
         x = self._transform(eps, 4 * numba.get_num_threads())
         if C == 1:
@@ -389,6 +394,8 @@ class HierarchicalGaussian:
                 f"{what} needs a dense {self.length}x{self.length} matrix; supported up to "
                 f"length {DENSE_MAX} (this process has length {self.length})"
             )
+        check_memory("length", 24.0 * self.length**2,
+                     f"{what} (dense {self.length}x{self.length} matrices)")
 
     def covariance(self) -> np.ndarray:
         """Exact ``(L, L)`` covariance of one channel (dense; ``L <= DENSE_MAX``).
@@ -448,6 +455,7 @@ class HierarchicalGaussian:
 
     @cached_property
     def _row_factors(self):
+        self._check_stds_memory()
         _, factors, fac_off = self._stds_fast(store=True)
         return factors, fac_off
 
@@ -455,14 +463,20 @@ class HierarchicalGaussian:
         """Exact std of every ``W_t`` given ``W_{<t}`` (one channel; data independent), shape (L,)."""
         return self._cond_stds.copy()
 
+    def _check_stds_memory(self):
+        check_memory("length", 48.0 * self.length,
+                     f"the exact conditional stds of length {self.length} (levels={self.levels})")
+
     @cached_property
     def _cond_stds(self):
+        self._check_stds_memory()
         if self.coupled:
             return np.diag(self._dense_factors[0]).copy()
         return self._stds_fast()[0]
 
     @cached_property
     def _cond_stds_reversed(self):
+        self._check_stds_memory()
         if self.coupled:
             return np.diag(self._dense_factors[1]).copy()
         return self.reversed()._stds_fast()[0]

@@ -45,6 +45,7 @@ import scipy.sparse
 import scipy.sparse.csgraph
 
 from . import _markov_kernels as K
+from ._limits import check_memory
 from .protocol import as_generator, check_cut, check_int, check_position
 
 __all__ = [
@@ -110,9 +111,18 @@ def _stochastic_matrix(name, value):
     what = "row-stochastic (M, M) matrix"
     if T.ndim != 2 or T.shape[0] != T.shape[1] or T.shape[0] < 1:
         raise ValueError(f"{name} must be a square {what} with M >= 1, got shape {T.shape}")
+    _check_vocab_memory(name, T.shape[0])
     _check_probabilities(name, T, what)
     T.setflags(write=False)
     return T
+
+
+def _check_vocab_memory(name, M):
+    """The exact methods keep a few dense ``(M, M)`` matrices (Cesaro projector, powers):
+    refuse before allocating them when that is over the memory limit."""
+    if M > VOCAB_MAX:
+        raise ValueError(f"{name}: vocabulary size must be <= {VOCAB_MAX}, got {M}")
+    check_memory(name, 100.0 * M * M, f"a vocabulary of {M} symbols (dense {M}x{M} matrices)")
 
 
 def _prob_vector(name, value, M):
@@ -386,6 +396,7 @@ class MarkovChain:
         Every two-point MI is ``ln M`` and so is the bipartite MI at every cut.
         """
         M = check_int("vocab_size", vocab_size, 1, VOCAB_MAX)
+        _check_vocab_memory("vocab_size", M)
         return cls(np.eye(M), length, initial=np.full(M, 1.0 / M))
 
     def __repr__(self):
@@ -481,6 +492,7 @@ class MarkovChain:
         """
         n = check_int("n", n, 1)
         _check_sampleable(self.length)
+        check_memory("n", 8.0 * n * self.length, f"sample({n}) of length {self.length}")
         gen = as_generator(rng)
         L = self.length
         out = np.empty((n, L), dtype=np.int64)
@@ -578,6 +590,7 @@ class HierarchicalMarkov:
         if Ks.shape[1] != Ks.shape[2] or Ks.shape[1] < 1:
             raise ValueError(f"kernel must be square row-stochastic (M, M) matrices with M >= 1, "
                              f"got shape {Karr.shape}")
+        _check_vocab_memory("kernel", Ks.shape[1])
         _check_probabilities("kernel", Karr, "row-stochastic (M, M) matrix (or a stack of them)")
         Ks = np.ascontiguousarray(Ks, dtype=np.float64)
         Ks.setflags(write=False)
@@ -854,6 +867,7 @@ class HierarchicalMarkov:
         """
         n = check_int("n", n, 1)
         _check_sampleable(self.length)
+        check_memory("n", 8.0 * n * self.length, f"sample({n}) of length {self.length}")
         gen = as_generator(rng)
         b, L = self.branching, self.length
         nodes = (b * L - 1) // (b - 1)

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from .protocol import check_cut
+from ._limits import check_memory
+from .protocol import check_cut, check_int
 
 __all__ = [
     "Family",
@@ -125,12 +127,15 @@ def _all_equal(vocab, length):
 def _tree(branching, levels, vocab, flip):
     from .markov import HierarchicalMarkov
 
+    from .markov import VOCAB_MAX
+
     f = float(flip)
-    M = int(vocab)
-    if M < 2:
-        raise ValueError(f"vocab must be >= 2, got {vocab!r}")
+    M = check_int("vocab", vocab, 2, VOCAB_MAX)
     if not 0.0 <= f <= 1.0:
         raise ValueError(f"flip must be in [0, 1], got {flip!r}")
+    # before the (M, M) kernel exists: it and the exact methods' dense matrices
+    check_memory("vocab", 100.0 * M * M, f"a tree process with vocab={M} (dense {M}x{M} "
+                                         "matrices)")
     # symmetric kernel: keep the parent's symbol with prob 1 - flip, else uniform over others
     K = np.full((M, M), f / (M - 1))
     np.fill_diagonal(K, 1.0 - f)
@@ -184,13 +189,20 @@ class Family:
     description: str
 
     def params(self, **overrides) -> dict:
-        """All parameters (defaults updated by ``overrides``), unknown names rejected."""
+        """All parameters (defaults updated by ``overrides``), unknown names rejected.
+
+        Each value is checked against the type of its default, naming the parameter: an
+        integer parameter takes an integer (an integral float such as ``3.0`` is read as
+        ``3``; ``2.5``, ``true`` or a word are refused), a real parameter a finite number, a
+        tuple parameter a number or a sequence of finite numbers. Ranges are checked when
+        the process is built."""
         unknown = set(overrides) - set(self.defaults)
         if unknown:
             raise ValueError(f"unknown parameter(s) {sorted(unknown)} for family {self.name!r}; "
                              f"its parameters are {list(self.defaults)}")
         out = dict(self.defaults)
-        out.update(overrides)
+        for key, value in overrides.items():
+            out[key] = _typed(self.name, key, self.defaults[key], value)
         return out
 
     def make(self, **overrides):
@@ -203,7 +215,7 @@ class Family:
 
     def levels_for(self, length: int, **overrides) -> dict:
         """Parameters that give sequence length ``length`` (``levels`` or ``length`` set)."""
-        length = int(length)
+        length = check_int("length", length, 1)
         params = self.params(**overrides)
         if self.length_param == "length":
             params["length"] = length
@@ -222,6 +234,51 @@ class Family:
 
     def id_at_length(self, length: int, **overrides) -> str:
         return process_id(self.name, **self.levels_for(length, **overrides))
+
+
+#: Real parameters that also take ``None`` (``none`` in an id): the factory reads it as 0.
+_NONE_OK = frozenset({"coupling", "pair_mi"})
+
+
+def _typed(family_name: str, key: str, default, value):
+    """``value`` converted to the type of ``default``, or ``ValueError`` / ``TypeError``
+    naming ``key`` (and the family)."""
+    where = f"{key} (family {family_name!r})"
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(default, (bool, np.bool_)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{where} must be true or false, got {value!r}")
+        return bool(value)
+    if isinstance(default, numbers.Integral):
+        if isinstance(value, str):
+            raise ValueError(f"{where} must be an integer, got {value!r}")
+        if value is None:
+            raise ValueError(f"{where} must be an integer, got none")
+        return check_int(where, value)
+    if isinstance(default, numbers.Real):
+        if value is None and key in _NONE_OK:
+            return None
+        return _real(where, value)
+    if isinstance(default, tuple):
+        if isinstance(value, (str, bytes)) or value is None:
+            raise ValueError(f"{where} must be a number or a list of numbers, got {value!r}")
+        if isinstance(value, (numbers.Real, np.generic)) and not isinstance(value, (bool, np.bool_)):
+            return (_real(where, value),)
+        if isinstance(value, (tuple, list, np.ndarray)):
+            items = np.asarray(value, dtype=object).ravel().tolist()
+            return tuple(_real(where, v) for v in items)
+        raise ValueError(f"{where} must be a number or a list of numbers, got {value!r}")
+    return value
+
+
+def _real(where: str, value) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{where} must be a real number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{where} must be finite, got {value!r}")
+    return v
 
 
 _FAMILIES: dict[str, Family] = {}
@@ -314,14 +371,18 @@ def _parse(text: str):
         return ()
     if "|" in text:
         return tuple(_parse(t) for t in text.split("|"))
-    try:
+    # plain decimal literals only ("1_000", "0x10" stay words and are refused where a
+    # number is expected)
+    if _INT_RE.fullmatch(text):
         return int(text)
-    except ValueError:
-        pass
-    try:
+    if _FLOAT_RE.fullmatch(text):
         return float(text)
-    except ValueError:
-        return text
+    return text
+
+
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+_FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)",
+                       re.IGNORECASE)
 
 
 def process_id(name: str, **params) -> str:
@@ -335,14 +396,28 @@ def parse_process_id(text: str) -> tuple[str, dict]:
     """``(family name, parameters)`` of an id; parameters not given stay out of the dict."""
     if not isinstance(text, str):
         raise TypeError(f"process id must be a str, got {type(text).__name__}")
-    name, _, rest = text.partition(":")
+    name, colon, rest = text.partition(":")
+    if not name.strip():
+        raise ValueError(f"malformed process id {text!r}: it must start with a family name "
+                         "(name or name:key=value,...)")
     params = {}
+    if colon and not rest.strip():
+        raise ValueError(f"malformed process id {text!r}: nothing after ':' (expected "
+                         "name:key=value,...)")
     if rest:
         for item in rest.split(","):
             key, eq, val = item.partition("=")
+            key, val = key.strip(), val.strip()
             if not eq or not key:
-                raise ValueError(f"malformed process id {text!r}: expected name:key=value,...")
-            params[key.strip()] = _parse(val.strip())
+                raise ValueError(f"malformed process id {text!r}: {item!r} is not key=value "
+                                 "(expected name:key=value,...)")
+            if key in params:
+                raise ValueError(f"malformed process id {text!r}: parameter {key!r} is given "
+                                 "twice")
+            if not val:
+                raise ValueError(f"malformed process id {text!r}: parameter {key!r} has no "
+                                 "value")
+            params[key] = _parse(val)
     return name.strip(), params
 
 
@@ -397,7 +472,7 @@ class GroundTruthTask:
         self.id = canonical_id(process) if isinstance(process, str) else repr(process)
         self.process = make_process(process)
         self.cut = check_cut(cut, self.process.length)
-        self.truth_samples = int(truth_samples)
+        self.truth_samples = check_int("truth_samples", truth_samples, 2)
         self._truth = None
 
     @property

@@ -40,6 +40,7 @@ import numpy as np
 import scipy.special
 
 from . import _santafe_kernels as K
+from ._limits import check_memory
 from .protocol import as_generator, check_cut, check_int, check_position
 
 __all__ = ["SantaFe", "DriftingSantaFe", "SantaFeExponents", "FACTS_MAX", "LENGTH_MAX"]
@@ -372,6 +373,7 @@ class SantaFe:
         if L > SAMPLE_LENGTH_MAX:
             raise ValueError(f"sampling needs length <= {SAMPLE_LENGTH_MAX}, got length {L}; "
                              "the exact information methods work at any length")
+        check_memory("n", 24.0 * n * L, f"sample({n}) of length {L}")
         gen = as_generator(rng)
         out = np.empty((n, L), dtype=np.int64)
         rows = max(1, _UNIFORM_BLOCK // L)
@@ -652,6 +654,7 @@ class DriftingSantaFe(SantaFe):
         L = self.length
         if L > SAMPLE_LENGTH_MAX:
             raise ValueError(f"sampling needs length <= {SAMPLE_LENGTH_MAX}, got length {L}")
+        check_memory("n", 24.0 * n * L, f"sample({n}) of length {L}")
         gen = as_generator(rng)
         out = np.empty((n, L), dtype=np.int64)
         rows = max(1, _UNIFORM_BLOCK // L)

@@ -52,6 +52,7 @@ import scipy.fft
 import scipy.linalg
 
 from . import _stationary_kernels as K
+from ._limits import check_memory
 from .protocol import as_channel_rows, as_generator, check_cut, check_int
 
 __all__ = [
@@ -74,6 +75,8 @@ DENSE_MAX = 16384
 LEVINSON_MAX = 2**17
 #: Largest supported length (sampling by FFT; finite-order AR is O(L) in everything).
 LENGTH_MAX = 2**26
+#: Largest number of channels (independent stacked copies).
+CHANNELS_MAX = 2**16
 #: A user autocovariance counts as positive definite only if every ``1 - k_t^2 > PD_TOL``
 #: (below that the Toeplitz matrix is singular to working precision).
 PD_TOL = 1e-12
@@ -262,7 +265,7 @@ class StationaryGaussian:
         self._levinson  # validate now: raises "not positive definite"
 
     def _setup(self, acov, channels, max_order, tol):
-        self.channels = check_int("channels", channels, 1)
+        self.channels = check_int("channels", channels, 1, CHANNELS_MAX)
         self.length = int(acov.size)
         acov = np.array(acov, dtype=float)
         acov.setflags(write=False)
@@ -423,8 +426,9 @@ class StationaryGaussian:
         n = check_int("n", n, 1)
         if not isinstance(method, str) or method not in _SAMPLE_METHODS:
             raise ValueError(f"method must be one of {_SAMPLE_METHODS}, got {method!r}")
-        gen = as_generator(rng)
         C, L = self.channels, self.length
+        check_memory("n", 64.0 * n * C * L, f"sample({n}) of length {L} with {C} channel(s)")
+        gen = as_generator(rng)
         emb = None if (method == "levinson" or L == 1) else self.circulant_embedding
         if method == "circulant" and L > 1 and emb is None:
             raise ValueError(
@@ -618,6 +622,7 @@ class ARMA(StationaryGaussian):
         phi = _real_vector("ar", ar)
         theta = _real_vector("ma", ma)
         L = check_int("length", length, 1, LENGTH_MAX)
+        check_memory("length", 80.0 * L, f"an ARMA process of length {L}")
         ks = _ar_step_down(phi)
         if ks is None:
             roots = np.roots(np.concatenate([-phi[::-1], [1.0]])) if phi.size else np.array([])
@@ -689,6 +694,7 @@ class FractionalGaussianNoise(StationaryGaussian):
     def __init__(self, hurst, length, channels=1):
         self.hurst = _real_scalar("hurst", hurst, 0.0, 1.0)
         L = check_int("length", length, 1, LENGTH_MAX)
+        check_memory("length", 80.0 * L, f"fractional Gaussian noise of length {L}")
         self._setup(fgn_autocovariance(self.hurst, np.arange(L)), channels, max_order=L - 1, tol=0.0)
 
     def _acov_extended(self, n):
