@@ -41,3 +41,32 @@ def test_estimator_study_fast(tmp_path):
     assert ok.sum() >= 3
     assert np.all(np.abs(d.error.values[ok]) < 4 * d.stderr.values[ok])
     assert float(ds.beta_true.sel(process=sub)) == pytest.approx(np.log(3) / np.log(4), abs=1e-3)
+
+
+def test_l2m_phase_tiny(tmp_path):
+    """The phase-diagram script end to end at its smallest size; the results file has the
+    documented layout."""
+    import l2m_sim
+
+    mod = load("l2m_phase")
+    assert mod.main(["--scale", "tiny", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "l2m_phase_tiny.png").exists()
+    ds = xr.open_dataset(tmp_path / "l2m_phase_tiny.nc", engine="h5netcdf")
+    assert {"model", "length", "state"} <= set(ds["kl"].dims)
+    assert ds["converged"].dims == ds["kl"].dims and ds["converged"].dtype == bool
+    assert set(ds["linear_bound"].dims) == {"length", "state"}
+    assert ds["kl"].attrs["units"] == ds["linear_bound"].attrs["units"] == "nats"
+    L0 = int(ds.length.min())
+    p = l2m_sim.make_process(ds.attrs["process"], L0)
+    assert p.length == L0 and p.pair_mi == mod.PAIR_MI
+    assert ds.attrs["beta_exact"] == pytest.approx(np.log(3) / np.log(4))
+    for m in ds.model.values:
+        assert f"beta_hat_{m}" in ds.attrs
+    # the exact yardsticks in the file are the library's
+    from l2m_sim.yardsticks import linear_state_kl, state_order
+
+    assert int(ds.state_order.sel(length=L0)) == state_order(p)
+    for d in ds.state.values:
+        assert float(ds.linear_bound.sel(length=L0, state=d)) == pytest.approx(
+            linear_state_kl(p, int(d))["per_token"], abs=1e-12)
+    assert np.all(np.isfinite(ds["kl"].values)) and np.all(np.isfinite(ds["kl_fit"].values))
