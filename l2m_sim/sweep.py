@@ -124,6 +124,8 @@ def _check_scalar(name, value, tp, meta):
     elif tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SweepError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+        if not -2**63 <= value < 2**63:  # stored as int64 in the cell files
+            raise SweepError(f"{name} must fit in 64 bits, got {value!r}")
     elif tp is str:
         if not isinstance(value, str):
             raise SweepError(f"{name} must be a string, got {type(value).__name__} {value!r}")
@@ -140,14 +142,23 @@ def _check_scalar(name, value, tp, meta):
     return value
 
 
-def _check_process(name: str, spec: str) -> None:
+def _check_process(name: str, spec: str, length: int | None = None) -> None:
+    """Refuse a process id that does not parse (strictly: duplicate keys, values of the
+    wrong type) and, with ``length``, one that cannot be built at that length (a length
+    the family cannot have, a parameter out of range, a size over the limits): so a cell
+    that would fail for its config is refused before any cell runs."""
     from .registry import family, parse_process_id
 
     try:
         fam, params = parse_process_id(spec)
-        family(fam).params(**params)
+        fam = family(fam)
+        fam.params(**params)
+        if length is not None:
+            params.pop(fam.length_param, None)
+            fam.at_length(length, **params)
     except (ValueError, TypeError) as e:
-        raise SweepError(f"{name}: {e}") from None
+        at = "" if length is None else f" ({spec!r} at length {length})"
+        raise SweepError(f"{name}: {e}{at}") from None
 
 
 class Job:
@@ -201,7 +212,7 @@ class ExactMIJob(Job):
     distances: tuple[int, ...] = (1, 2, 4, 8, 16)
 
     def check(self):
-        _check_process("process", self.process)
+        _check_process("process", self.process, self.length)
         if any(d < 1 for d in self.distances):
             raise SweepError(f"distances must be >= 1, got {self.distances}")
 
@@ -247,7 +258,7 @@ class ValidateJob(Job):
     timeout: float = field(default=600.0, metadata={"min": 0.001})
 
     def check(self):
-        _check_process("process", self.process)
+        _check_process("process", self.process, self.length)
         from .estimators import ESTIMATORS
 
         if self.estimator not in ESTIMATORS:
@@ -279,7 +290,7 @@ class SampleJob(Job):
     repeats: int = field(default=5, metadata={"min": 1})
 
     def check(self):
-        _check_process("process", self.process)
+        _check_process("process", self.process, self.length)
 
     def run(self) -> xr.Dataset:
         from .registry import make_process
@@ -326,7 +337,7 @@ class TrainJob(Job):
     window: int = field(default=64, metadata={"min": 0})
 
     def check(self):
-        _check_process("process", self.process)
+        _check_process("process", self.process, self.length)
         if self.warmup > self.steps:
             raise SweepError(f"warmup must be <= steps ({self.steps}), got {self.warmup}")
         if self.d_state and self.model not in ("mamba", "mamba2"):
@@ -473,9 +484,15 @@ class Sweep:
 
     def __init__(self, job: str, grid: dict | None = None, fixed: dict | None = None,
                  out: str | None = None):
-        if job not in JOBS:
+        if not isinstance(job, str) or job not in JOBS:
             raise SweepError(f"job must be one of {sorted(JOBS)}, got {job!r}")
         cls = JOBS[job]
+        for section, d in (("grid", grid), ("fixed", fixed)):
+            if d is not None and not isinstance(d, dict):
+                raise SweepError(f"[{section}] must be a table of key = value, got "
+                                 f"{type(d).__name__} {d!r}")
+        if out is not None and not isinstance(out, (str, os.PathLike)):
+            raise SweepError(f"out must be a path, got {type(out).__name__} {out!r}")
         grid = dict(grid or {})
         fixed = dict(fixed or {})
         names = {f.name for f in dataclasses.fields(cls)}
@@ -534,12 +551,20 @@ def load_sweep(path) -> Sweep:
             doc = tomllib.load(fh)
     except FileNotFoundError:
         raise SweepError(f"sweep file not found: {path}") from None
+    except IsADirectoryError:
+        raise SweepError(f"sweep file {str(path)!r} is a directory, not a TOML file") from None
+    except OSError as e:
+        raise SweepError(f"cannot read sweep file {str(path)!r}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise SweepError(f"{path}: not a TOML file (not UTF-8 text)") from None
     except tomllib.TOMLDecodeError as e:
         raise SweepError(f"{path}: not valid TOML: {e}") from None
     unknown = sorted(set(doc) - {"sweep", "grid", "fixed"})
     if unknown:
         raise SweepError(f"unknown section(s) {unknown} in {path}; allowed: sweep, grid, fixed")
     head = doc.get("sweep", {})
+    if not isinstance(head, dict):
+        raise SweepError(f"[sweep] must be a table (job = ..., out = ...), got {head!r}")
     bad = sorted(set(head) - {"job", "out"})
     if bad:
         raise SweepError(f"unknown key(s) {bad} in [sweep]; allowed: job, out")
@@ -572,6 +597,50 @@ def _atomic_write(ds: xr.Dataset, path: Path) -> None:
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _read_cell(path: Path, cfg: Job) -> xr.Dataset:
+    """The stored cell of ``cfg`` (loaded); raises if the file is unreadable, truncated or
+    not this cell's."""
+    with xr.open_dataset(path, engine=ENGINE) as c:
+        ds = c.load()
+    if "status" not in ds.variables:
+        raise ValueError("no status variable")
+    h = ds.attrs.get("config_hash")
+    if h != config_hash(cfg):
+        raise ValueError(f"its config hash {h!r} is not this cell's")
+    return ds
+
+
+def _set_aside(path: Path, exc: BaseException) -> Path:
+    """Move an unreadable cell file to ``<name>.corrupt`` (kept for inspection) and warn,
+    naming it; the cell is then computed again."""
+    import warnings
+
+    bad = path.with_name(path.name + ".corrupt")
+    os.replace(path, bad)
+    warnings.warn(f"sweep cell file {str(path)!r} is unreadable ({type(exc).__name__}: "
+                  f"{str(exc)[:200]}); moved to {bad.name!r} and computing the cell again",
+                  RuntimeWarning, stacklevel=3)
+    return bad
+
+
+def _check_run_args(out: Path, scheduler, workers) -> None:
+    """Arguments of :func:`run_sweep`, checked before any cell runs."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise SweepError(f"workers must be an integer >= 1, got {workers!r}")
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise SweepError(f"scheduler must be None, 'local' or an address, got {scheduler!r}")
+    if str(out).endswith(("/", os.sep)) or out.is_dir():
+        raise SweepError(f"out {str(out)!r} is a directory; give a .nc file path")
+    for parent in [out.parent, *out.parent.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise SweepError(f"out {str(out)!r}: {str(parent)!r} is a file, not a directory")
+            break
+    cdir = cells_dir(out)
+    if cdir.exists() and not cdir.is_dir():
+        raise SweepError(f"out {str(out)!r}: its cell folder {str(cdir)!r} is a file")
 
 
 def run_cell(cfg: Job) -> xr.Dataset:
@@ -651,20 +720,28 @@ def run_sweep(sweep: Sweep, out=None, scheduler=None, workers: int = 2, force: b
         Run again the cells whose stored status is "error".
     """
     out = Path(out if out is not None else (sweep.out or "results/sweep.nc"))
+    _check_run_args(out, scheduler, workers)
     cdir = cells_dir(out)
     if force and cdir.exists():
         for f in cdir.glob("*.nc"):
             f.unlink()
     cdir.mkdir(parents=True, exist_ok=True)
     todo = []
+    done = {}  # config hash -> the loaded cell
     for cfg in sweep.configs:
-        path = cdir / f"{config_hash(cfg)}.nc"
-        if path.exists() and retry_failed:
-            with xr.open_dataset(path, engine=ENGINE) as old:
-                failed = "error" in np.asarray(old["status"]).ravel().tolist()
-            if failed:
-                path.unlink()
-        if not path.exists():
+        h = config_hash(cfg)
+        path = cdir / f"{h}.nc"
+        if path.exists():
+            try:
+                old = _read_cell(path, cfg)
+            except Exception as e:  # noqa: BLE001 - any unreadable file is set aside
+                _set_aside(path, e)
+            else:
+                if retry_failed and "error" in np.asarray(old["status"]).ravel().tolist():
+                    path.unlink()
+                else:
+                    done[h] = old
+        if h not in done:
             todo.append(cfg)
     bar = None
     if progress and todo:
@@ -688,8 +765,8 @@ def run_sweep(sweep: Sweep, out=None, scheduler=None, workers: int = 2, force: b
             bar.close()
     cells = []
     for cfg in sweep.configs:
-        with xr.open_dataset(cdir / f"{config_hash(cfg)}.nc", engine=ENGINE) as c:
-            cells.append(c.load())
+        h = config_hash(cfg)
+        cells.append(done[h] if h in done else _read_cell(cdir / f"{h}.nc", cfg))
     ds = _combine(cells, sweep)
     out.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(ds, out)

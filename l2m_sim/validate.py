@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import multiprocessing as mp
 import time
 import traceback
@@ -39,6 +40,7 @@ from typing import Any, Callable
 import numpy as np
 import xarray as xr
 
+from ._limits import check_memory
 from .protocol import check_int
 from .registry import GroundTruthTask, family, parse_process_id, process_id
 
@@ -146,11 +148,45 @@ def _label(spec):
 def _cut_for(cut, L):
     if cut is None:
         return L // 2
-    if isinstance(cut, float):
+    if isinstance(cut, (float, np.floating)):
         if not 0.0 < cut < 1.0:
             raise ValueError(f"cut as a fraction must be in (0, 1), got {cut}")
         return min(max(1, int(round(cut * L))), L - 1)
     return check_int("cut", cut, 1, L - 1)
+
+
+def _check_cut_arg(cut):
+    """``cut`` is None, an int >= 1 or a float fraction in (0, 1) (checked per length later)."""
+    if cut is None:
+        return None
+    if isinstance(cut, np.ndarray) and cut.ndim == 0:
+        cut = cut.item()
+    if isinstance(cut, (bool, np.bool_)) or not isinstance(cut, (numbers.Integral, float,
+                                                                 np.floating)):
+        raise TypeError(f"cut must be None, an int or a float fraction in (0, 1), got "
+                        f"{type(cut).__name__} {cut!r}")
+    if isinstance(cut, (float, np.floating)):
+        if not 0.0 < float(cut) < 1.0:
+            raise ValueError(f"cut as a fraction must be in (0, 1), got {cut!r}")
+        return float(cut)
+    return check_int("cut", cut, 1)
+
+
+def _int_list(name, values, minimum):
+    """A non-empty list of distinct ints >= ``minimum`` (``ValueError`` naming ``name``)."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {values!r}")
+    try:
+        items = np.atleast_1d(np.asarray(values, dtype=object)).ravel().tolist()
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be an int or a sequence of ints: {e}") from None
+    if not items:
+        raise ValueError(f"{name} must hold at least one value, got {values!r}")
+    out = [check_int(name, v, minimum) for v in items]
+    dup = sorted({v for v in out if out.count(v) > 1})
+    if dup:
+        raise ValueError(f"{name} must be distinct, got {dup} more than once")
+    return out
 
 
 def _call_in_child(conn, fn, args, kwargs):
@@ -281,17 +317,36 @@ def validate(estimators, processes, lengths=None, n_samples=(1000,), seeds=(0,),
     labels = [s[0] for s in specs]
     if len(set(labels)) != len(labels):
         raise ValueError(f"processes must be distinct, got {labels}")
-    n_list = [check_int("n_samples", n, 2) for n in np.atleast_1d(n_samples).tolist()]
-    seed_list = [check_int("seeds", s, 0) for s in np.atleast_1d(seeds).tolist()]
-    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+    # ---- every global argument is checked before any work
+    n_list = _int_list("n_samples", n_samples, 2)
+    seed_list = _int_list("seeds", seeds, 0)
+    if timeout is not None and (isinstance(timeout, (bool, np.bool_))
+                                or not isinstance(timeout, numbers.Real)
+                                or not (math.isfinite(timeout) and timeout > 0)):
+        raise ValueError(f"timeout must be a positive finite number of seconds or None, "
+                         f"got {timeout!r}")
+    cut = _check_cut_arg(cut)
     fixed = [not isinstance(p, str) for p in processes]
     if lengths is None:
         L_list = sorted({own for _, _, own in specs})
     else:
-        L_list = [check_int("lengths", L, 2) for L in np.atleast_1d(lengths).tolist()]
-    d_list = [] if distances is None else [check_int("distances", d, 1)
-                                           for d in np.atleast_1d(distances).tolist()]
+        L_list = _int_list("lengths", lengths, 2)
+    d_list = [] if distances is None else _int_list("distances", distances, 1)
+    # every process at every length it will run at, its cut and the memory of its samples
+    built = {}
+    for ip, (label, build, own) in enumerate(specs):
+        for il, L in enumerate(L_list):
+            if fixed[ip] and own != L:
+                continue
+            try:
+                proc, pid = build(L)
+            except (ValueError, TypeError) as e:
+                raise type(e)(f"processes[{ip}] {label!r} at length {L}: {e}") from None
+            c = _cut_for(cut, L)
+            C = getattr(proc, "channels", 1)
+            check_memory("n_samples", 24.0 * max(n_list) * proc.length * C,
+                         f"{max(n_list)} samples of {label!r} at length {L}")
+            built[ip, il] = (proc, pid, c)
 
     E, P, Lc, N, S = len(ests), len(specs), len(L_list), len(n_list), len(seed_list)
     shape = (E, P, Lc, N, S)
@@ -323,8 +378,8 @@ def validate(estimators, processes, lengths=None, n_samples=(1000,), seeds=(0,),
                     continue
                 # ---- the task at this length
                 try:
-                    proc, pid = build(L)
-                    task = GroundTruthTask(proc, _cut_for(cut, L))
+                    proc, pid, c = built[ip, il]
+                    task = GroundTruthTask(proc, c)
                     truth[ip, il] = task.mutual_information()
                     truth_se[ip, il] = task.mutual_information_se()
                     cuts[ip, il] = task.cut
