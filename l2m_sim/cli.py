@@ -7,15 +7,20 @@ its parser and sets ``func`` to a handler ``(args, command) -> exit code``. Proc
 named by family or id (``l2m-sim families`` lists them), e.g. ``subvolume``,
 ``ar1:phi=0.5`` or ``markov-binary:flip=0.2,length=64``.
 
-Exit codes: 0 success, 1 failure while running, 2 bad arguments or refusing to
-overwrite an existing output file.
+Exit codes: 0 success, 2 any error: bad arguments (checked before any work, output paths
+included), refusing to overwrite an existing output file, or a failure while running. An
+error is one line on stderr (``l2m-sim COMMAND: error: ...``), never a traceback (set
+``L2M_SIM_TRACEBACK=1`` to see one when debugging).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import shlex
 import sys
+from pathlib import Path
 
 from . import __version__
 
@@ -78,6 +83,11 @@ def _run_demo(args, command: str) -> int:
         coupled = min(DemoConfig.coupled_levels_max, args.levels_max)
     elif coupled > args.levels_max:
         args.parser.error(f"--coupled-levels-max must be <= --levels-max ({args.levels_max}), got {coupled}")
+    if args.fit_levels > args.levels_max:
+        args.parser.error(f"--fit-levels must be <= --levels-max ({args.levels_max}), "
+                          f"got {args.fit_levels}")
+    if _check_out("demo", args.out, folder=True):
+        return 2
     cfg = DemoConfig(levels_max=args.levels_max, coupled_levels_max=coupled, fit_levels=args.fit_levels)
     try:
         check_outputs(args.out, args.force)
@@ -91,14 +101,67 @@ def _run_demo(args, command: str) -> int:
 # ---------------------------------------------------------------------- helpers
 
 
-def _float_pos(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
+#: Largest seed (seeds are stored as int64 in the results files).
+SEED_MAX = 2**63 - 1
+
+
+def _float_in(lo: float = 0.0, hi: float = math.inf):
+    """An argparse ``type`` accepting finite numbers in ``(lo, hi]``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if not lo < value <= hi:
+            allowed = f"> {lo:g}" if hi == math.inf else f"in ({lo:g}, {hi:g}]"
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {value:g}")
+        return value
+
+    return parse
+
+
+_float_pos = _float_in(0.0)
+
+
+def _out_problem(path, option: str = "--out", suffixes=None, folder: bool = False):
+    """What is wrong with an output path, checked before any work (None: fine).
+
+    ``folder``: the path is a folder to create or fill; otherwise a file whose parent folder
+    is created when missing (no ancestor may be a file; an existing target must not be a
+    folder; a writable folder is needed where it exists).
+    """
+    text = str(path)
+    if not text:
+        return f"{option} must not be empty"
+    if suffixes and not text.endswith(tuple(suffixes)):
+        return f"{option} must end in {' or '.join(suffixes)}, got {text!r}"
+    p = Path(text)
+    if not folder and (text.endswith(("/", os.sep)) or p.is_dir()):
+        return f"{option} {text!r} is a folder; give a file path"
+    if folder and p.exists() and not p.is_dir():
+        return f"{option} {text!r} exists and is not a folder"
+    start = p if folder else p.parent
+    for parent in [start, *start.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{option} {text!r}: {str(parent)!r} is a file, not a folder"
+            if not os.access(parent, os.W_OK | os.X_OK):
+                return f"{option} {text!r}: the folder {str(parent)!r} is not writable"
+            break
+    return None
+
+
+def _check_out(command: str, path, option: str = "--out", suffixes=None,
+               folder: bool = False) -> bool:
+    """Print the problem with an output path and return True (the caller exits 2)."""
+    problem = _out_problem(path, option, suffixes, folder)
+    if problem:
+        print(f"l2m-sim {command}: error: {problem}", file=sys.stderr)
+        return True
+    return False
 
 
 def _refuse_existing(path, force: bool, name: str) -> bool:
@@ -154,7 +217,7 @@ def _add_sample(sub) -> None:
     p.add_argument("--n", type=_int_in(1), default=8, help="number of sequences (default 8)")
     p.add_argument("--length", type=_int_in(2), default=None,
                    help="sequence length (default: the id's own)")
-    p.add_argument("--seed", type=_int_in(0), default=0, help="seed (default 0)")
+    p.add_argument("--seed", type=_int_in(0, SEED_MAX), default=0, help="seed (default 0)")
     p.add_argument("--out", required=True, metavar="FILE", help="output .npy or .nc file")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=_run_sample, parser=p)
@@ -166,14 +229,15 @@ def _run_sample(args, command: str) -> int:
 
     if not args.out.endswith((".npy", ".nc")):
         args.parser.error(f"--out must end in .npy or .nc, got {args.out!r}")
+    if _check_out("sample", args.out):
+        return 2
     if _refuse_existing(args.out, args.force, "--out"):
         return 2
     try:
         p = _process_at(args.process, args.length)
+        x = p.sample(args.n, rng=args.seed)
     except (ValueError, TypeError) as exc:
         return _fail("sample", exc)
-    x = p.sample(args.n, rng=args.seed)
-    from pathlib import Path
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     if args.out.endswith(".npy"):
@@ -206,31 +270,43 @@ def _add_mi(sub) -> None:
 
 
 def _run_mi(args, command: str) -> int:
-    import math
-
     import numpy as np
     import xarray as xr
 
     from .plot import fitted_slope
 
-    if args.out is not None and _refuse_existing(args.out, args.force, "--out"):
+    if args.out is not None and (_check_out("mi", args.out)
+                                 or _refuse_existing(args.out, args.force, "--out")):
         return 2
+    for option, values in (("--lengths", args.lengths), ("--distances", args.distances),
+                           ("processes", args.processes)):
+        dup = sorted({str(v) for v in values or [] if values.count(v) > 1})
+        if dup:
+            args.parser.error(f"{option} must be distinct, got {', '.join(dup)} more than once")
     rows = []
     for spec in args.processes:
         lengths = args.lengths or [None]
         for L in lengths:
+            p = None
             try:
                 p = _process_at(spec, L)
                 bp = p.bipartite_mi()
                 se = 0.0
             except ValueError as exc:
-                if "p" in locals() and hasattr(p, "bipartite_mi_mc"):
-                    bp, se = p.bipartite_mi_mc(p.length // 2, 4000, rng=0)
+                if p is not None and hasattr(p, "bipartite_mi_mc"):
+                    try:
+                        bp, se = p.bipartite_mi_mc(p.length // 2, 4000, rng=0)
+                    except (ValueError, TypeError) as exc2:
+                        return _fail("mi", exc2)
                 else:
                     return _fail("mi", exc)
             except TypeError as exc:
                 return _fail("mi", exc)
-            tp = [p.two_point_mi(0, d) if d < p.length else math.nan for d in args.distances]
+            try:
+                tp = [p.two_point_mi(0, d) if d < p.length else math.nan
+                      for d in args.distances]
+            except (ValueError, TypeError) as exc:
+                return _fail("mi", exc)
             rows.append((spec, p.length, bp, se, tp))
             del p
     head = f"{'process':<28} {'L':>8} {'I_BP (nats)':>14} " + " ".join(
@@ -280,7 +356,8 @@ def _add_validate(sub) -> None:
                    help="sequence lengths (default 16 64)")
     p.add_argument("--n-samples", type=_int_in(2), nargs="+", default=[2000],
                    help="sample sizes (default 2000)")
-    p.add_argument("--seeds", type=_int_in(0), nargs="+", default=[0], help="seeds (default 0)")
+    p.add_argument("--seeds", type=_int_in(0, SEED_MAX), nargs="+", default=[0],
+                   help="seeds (default 0)")
     p.add_argument("--timeout", type=_float_pos, default=None,
                    help="seconds per estimator call (killed past it; default: none)")
     p.add_argument("--out", default="results/validate.nc", metavar="FILE",
@@ -298,6 +375,8 @@ def _run_validate(args, command: str) -> int:
     unknown = [e for e in args.estimators if e not in ESTIMATORS]
     if unknown:
         args.parser.error(f"--estimators: unknown {unknown}; known: {', '.join(ESTIMATORS)}")
+    if _check_out("validate", args.out):
+        return 2
     if _refuse_existing(args.out, args.force, "--out"):
         return 2
     try:
@@ -309,6 +388,12 @@ def _run_validate(args, command: str) -> int:
     ds.attrs["command"] = command
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(args.out, engine="h5netcdf")
+    failed = int((ds.status != "ok").sum())
+    if failed == ds.status.size:
+        print(f"l2m-sim validate: error: no estimator call returned a value ({failed} of "
+              f"{failed}); first message: {str(ds.message.values.ravel()[0])[:300]} "
+              f"(dataset written to {args.out})", file=sys.stderr)
+        return 2
     red = [d for d in ("n_samples", "seed") if d in ds.dims]
     est = ds.estimate.mean(red)
     print(f"{'estimator':<12} {'process':<28} {'L':>6} {'truth':>9} {'estimate':>9} {'rel.err':>8}")
@@ -318,7 +403,6 @@ def _run_validate(args, command: str) -> int:
                 t = float(ds.truth.sel(process=pr, length=L))
                 v = float(est.sel(estimator=e, process=pr, length=L))
                 print(f"{e:<12} {pr:<28} {L:>6} {t:>9.4f} {v:>9.4f} {(v - t) / t if t else float('nan'):>8.3f}")
-    failed = int((ds.status != "ok").sum())
     if failed:
         print(f"{failed} estimator call(s) did not return a value (see status / message)")
     print(f"wrote {args.out}")
@@ -345,8 +429,9 @@ def _add_train(sub) -> None:
                    help="SSM state size per channel (mamba / mamba2 only)")
     p.add_argument("--steps", type=_int_in(1), default=300, help="optimiser steps (default 300)")
     p.add_argument("--batch-size", type=_int_in(1), default=8, help="sequences per step (default 8)")
-    p.add_argument("--lr", type=_float_pos, default=3e-3, help="peak learning rate (default 3e-3)")
-    p.add_argument("--seed", type=_int_in(0), default=0, help="seed (default 0)")
+    p.add_argument("--lr", type=_float_in(0.0, 1.0), default=3e-3,
+                   help="peak learning rate, in (0, 1] (default 3e-3)")
+    p.add_argument("--seed", type=_int_in(0, SEED_MAX), default=0, help="seed (default 0)")
     p.add_argument("--eval-samples", type=_int_in(1), default=128,
                    help="held-out sequences for the final evaluation (default 128)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
@@ -358,29 +443,101 @@ def _add_train(sub) -> None:
     p.set_defaults(func=_run_train, parser=p)
 
 
-def _run_train(args, command: str) -> int:
-    from pathlib import Path
+def _device_problem(text):
+    """What is wrong with a ``--device`` (None: usable here)."""
+    import torch
 
-    from .training import train
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        return f"--device must be cpu, cuda, cuda:N or mps, got {text!r}"
+    if dev.type == "cpu":
+        return None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            return f"--device {text!r}: CUDA is not available on this machine (use cpu)"
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            return (f"--device {text!r}: this machine has {torch.cuda.device_count()} CUDA "
+                    f"device(s) (cuda:0..cuda:{torch.cuda.device_count() - 1})")
+        return None
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            return f"--device {text!r}: MPS is not available on this machine (use cpu)"
+        return None
+    return f"--device must be cpu, cuda, cuda:N or mps, got {text!r}"
+
+
+def _checkpoint_problem(path):
+    """What is wrong with a ``--checkpoint`` (None: absent, to be created, or loadable)."""
+    problem = _out_problem(path, "--checkpoint")
+    if problem:
+        return problem
+    p = Path(path)
+    if not p.exists():
+        return None
+    import torch
+
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file
+        return (f"--checkpoint {str(path)!r} is not a readable l2m-sim checkpoint "
+                f"({type(exc).__name__}); delete it or choose another path")
+    if not isinstance(state, dict) or not {"run_key", "model", "optimizer", "step"} <= set(state):
+        return (f"--checkpoint {str(path)!r} is not an l2m-sim checkpoint (no run_key / model / "
+                f"optimizer / step); delete it or choose another path")
+    return None
+
+
+def _run_train(args, command: str) -> int:
+    from ._limits import check_memory
 
     if args.d_state is not None and args.model not in ("mamba", "mamba2"):
         args.parser.error(f"--d-state applies to mamba / mamba2, not {args.model}")
+    if _check_out("train", args.out):
+        return 2
     if _refuse_existing(args.out, args.force, "--out"):
         return 2
+    if args.device is not None:
+        problem = _device_problem(args.device)
+        if problem:
+            print(f"l2m-sim train: error: {problem}", file=sys.stderr)
+            return 2
+    if args.checkpoint is not None:
+        problem = _checkpoint_problem(args.checkpoint)
+        if problem:
+            print(f"l2m-sim train: error: {problem}", file=sys.stderr)
+            return 2
     try:
         p = _process_at(args.process, args.length)
+        # parameters, gradients and optimiser state (~16 bytes per parameter, ~12 d^2 per
+        # layer) and the activations of one batch: refused before the model is built
+        d, nl = args.d_model, args.n_layer
+        C = getattr(p, "channels", 1)
+        check_memory("--d-model", 16.0 * 12 * nl * d * d
+                     + 4.0 * 32 * args.batch_size * p.length * max(d, C) * nl,
+                     f"a {args.model} of width {d} with {nl} layer(s) on length {p.length}")
     except (ValueError, TypeError) as exc:
         return _fail("train", exc)
     mc = {"d_model": args.d_model, "n_layer": args.n_layer}
     if args.d_state is not None:
         mc["d_state"] = args.d_state
-    ds = train(p, args.model, model_config=mc, steps=args.steps, batch_size=args.batch_size,
-               lr=args.lr, seed=args.seed, eval_samples=args.eval_samples, device=args.device,
-               checkpoint=args.checkpoint, progress=True,
-               warmup=max(1, args.steps // 10))
+    from .training import train
+
+    try:
+        ds = train(p, args.model, model_config=mc, steps=args.steps, batch_size=args.batch_size,
+                   lr=args.lr, seed=args.seed, eval_samples=args.eval_samples,
+                   device=args.device, checkpoint=args.checkpoint, progress=True,
+                   warmup=max(1, args.steps // 10))
+    except (ValueError, TypeError) as exc:
+        return _fail("train", exc)
     ds.attrs["command"] = command
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(args.out, engine="h5netcdf")
+    if not math.isfinite(float(ds.kl.item())):
+        print(f"l2m-sim train: error: training diverged (held-out KL {ds.kl.item()}); try a "
+              f"smaller --lr (dataset written to {args.out})", file=sys.stderr)
+        return 2
     print(f"{args.model} on {p!r}: held-out KL {ds.kl.item():.5f} nats/token/channel, "
           f"NLL {ds.nll.item():.4f} (exact {ds.nll_exact.item():.4f}), history state at the "
           f"middle cut {int(ds.history_state)} floats, {int(ds.n_params)} parameters, "
@@ -411,8 +568,6 @@ def _add_sweep(sub) -> None:
 
 
 def _run_sweep(args, command: str) -> int:
-    from pathlib import Path
-
     import xarray as xr
 
     from .sweep import SweepError, cells_dir, load_sweep, run_sweep
@@ -421,20 +576,35 @@ def _run_sweep(args, command: str) -> int:
         sw = load_sweep(args.config)
     except SweepError as exc:
         return _fail("sweep", exc)
-    out = Path(args.out or sw.out or "results/sweep.nc")
+    out_text = args.out or sw.out or "results/sweep.nc"
+    if _check_out("sweep", out_text, "--out" if args.out else "[sweep] out"):
+        return 2
+    out = Path(out_text)
+    if cells_dir(out).exists() and not cells_dir(out).is_dir():
+        print(f"l2m-sim sweep: error: --out {str(out)!r}: its cell folder "
+              f"{str(cells_dir(out))!r} is a file", file=sys.stderr)
+        return 2
     if out.exists() and not args.force and not cells_dir(out).exists():
         print(f"l2m-sim sweep: error: {str(out)!r} exists and is not this sweep's output; "
               f"pass --force to overwrite it", file=sys.stderr)
         return 2
     if out.exists() and not args.force:
-        with xr.open_dataset(out, engine="h5netcdf") as old:
-            same = old.attrs.get("job") == sw.job
+        try:
+            with xr.open_dataset(out, engine="h5netcdf") as old:
+                same = old.attrs.get("job") == sw.job
+        except Exception as exc:  # noqa: BLE001 - unreadable: rebuilt from the cells
+            print(f"l2m-sim sweep: warning: {str(out)!r} is unreadable ({type(exc).__name__}); "
+                  f"rebuilding it from the cells in {str(cells_dir(out))!r}", file=sys.stderr)
+            same = True
         if not same:
             print(f"l2m-sim sweep: error: {str(out)!r} holds another sweep; pass --force to "
                   f"overwrite it", file=sys.stderr)
             return 2
-    ds = run_sweep(sw, out=out, scheduler=args.scheduler, workers=args.workers,
-                   force=args.force, retry_failed=args.retry_failed)
+    try:
+        ds = run_sweep(sw, out=out, scheduler=args.scheduler, workers=args.workers,
+                       force=args.force, retry_failed=args.retry_failed)
+    except (SweepError, OSError) as exc:
+        return _fail("sweep", exc)
     n_bad = int((ds["status"] != "ok").sum()) if "status" in ds else 0
     print(f"wrote {out}: {ds.attrs['n_cells']} cells, {n_bad} failed")
     return 0
@@ -457,6 +627,8 @@ def _add_plot(sub) -> None:
 def _run_plot(args, command: str) -> int:
     from .plot import plot_results
 
+    if args.out is not None and _check_out("plot", args.out):
+        return 2
     try:
         paths = plot_results(args.results, args.out, force=args.force)
     except (FileNotFoundError, FileExistsError, ValueError, OSError) as exc:
@@ -493,7 +665,17 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     command = shlex.join(["l2m-sim", *argv])
-    return args.func(args, command)
+    try:
+        return args.func(args, command)
+    except KeyboardInterrupt:
+        print(f"l2m-sim {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 2
+        if os.environ.get("L2M_SIM_TRACEBACK"):
+            raise
+        text = " ".join(str(exc).split())[:500]
+        print(f"l2m-sim {args.command}: error: {type(exc).__name__}: {text}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

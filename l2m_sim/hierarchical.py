@@ -315,6 +315,8 @@ class HierarchicalGaussian:
         offs = np.zeros(nl + 1, dtype=np.int64)
         for t in range(1, nl + 1):
             offs[t] = offs[t - 1] + max(int(self._Ls[t - 1]) - 1, 0)
+        check_memory("length", 16.0 * int(offs[-1]),
+                     f"the coupling coefficients of length {self.length}")
         ca = np.ones(int(offs[-1]))
         cb = np.zeros(int(offs[-1]))
         if self.coupled:
