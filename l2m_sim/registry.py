@@ -317,7 +317,7 @@ _register("discrete-subvolume", "token",
 _register("santa-fe", "token", dict(exponent=2.0, facts=4096, length=256), _santa_fe, "length",
           "Santa Fe process (Zipf facts, fixed bits): I_BP ~ L^(1/a), constant two-point MI")
 _register("santa-fe-drift", "token",
-          dict(exponent=2.0, facts=4096, length=256, flip_scale=0.01, flip_exponent=1.0),
+          dict(exponent=2.0, facts=4096, length=256, flip_scale=0.25, flip_exponent=2.0),
           _santa_fe_drift, "length",
           "Santa Fe with drifting facts (flip eps_k ∝ k^-gamma): two-point ~ d^-(2a-1)/gamma")
 

@@ -493,10 +493,12 @@ class DriftingSantaFe(SantaFe):
     ``alpha = (2a - 1)/gamma``; ``beta = 1/a`` for ``gamma >= a`` (so any
     ``0 < alpha <= 2 - beta`` is set by ``a = 1/beta``, ``gamma = (2a - 1)/alpha``),
     ``2 - alpha`` for ``a - 1/2 < gamma < a``, bounded ``I_BP`` for ``gamma < a - 1/2``
-    (the defaults ``a = 2``, ``gamma = 1`` give ``alpha = 3`` and a bounded ``I_BP``).
+    (the defaults ``a = 2``, ``gamma = 2``, ``flip_scale = 0.25`` give ``beta = 0.5``,
+    ``alpha = 1.5``: language-like in both exponents; ``gamma = 1`` would give ``alpha = 3``
+    and a bounded ``I_BP``).
     """
 
-    def __init__(self, exponent, facts, length, flip_scale=0.01, flip_exponent=1.0):
+    def __init__(self, exponent, facts, length, flip_scale=0.25, flip_exponent=2.0):
         super().__init__(exponent, facts, length)
         for name, v in (("flip_scale", flip_scale), ("flip_exponent", flip_exponent)):
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):

@@ -58,10 +58,15 @@ LRS = (3e-3, 1e-2, 3e-2)
 TOL = 0.02  # nats per token: "within TOL of the plateau"
 
 SCALES = {
-    "tiny": dict(lengths=[16], states=[1, 4], steps={16: 8}, eval=8, lrs=(1e-2,), fit_iter=20),
-    "cpu": dict(lengths=[16, 64], states=[1, 2, 4, 8, 16, 32, 64],
+    # lengths: trained grid; fit_lengths: the linear state at its optimum and the exact
+    # yardsticks; states: powers of 2 plus the exact state orders (1, 4, 13, 40, 121, 364)
+    "tiny": dict(lengths=[16], fit_lengths=[16], states=[1, 4], steps={16: 8}, eval=8,
+                 lrs=(1e-2,), fit_iter=20),
+    "cpu": dict(lengths=[16, 64], fit_lengths=[16, 64, 256],
+                states=[1, 2, 4, 8, 13, 16, 32, 40, 64],
                 steps={16: 1500, 64: 2000}, eval=128, lrs=LRS, fit_iter=500),
-    "gpu": dict(lengths=[16, 64, 256, 1024], states=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+    "gpu": dict(lengths=[16, 64, 256, 1024], fit_lengths=[16, 64, 256],
+                states=[1, 2, 4, 8, 13, 16, 32, 40, 64, 121, 128, 256, 364, 512],
                 steps={16: 3000, 64: 6000, 256: 12000, 1024: 20000}, eval=256, lrs=LRS,
                 fit_iter=500),
 }
@@ -118,8 +123,10 @@ def exact_yardsticks(lengths, states) -> xr.Dataset:
 
     mid = np.zeros((len(lengths), len(states)))
     allc = np.zeros_like(mid)
+    pred = np.zeros(len(lengths))
     for i, L in enumerate(lengths):
         p = make_process(PROCESS, L)
+        pred[i] = 0.5 * np.mean(-np.log(np.asarray(p.conditional_stds()) ** 2))
         # canonical correlations of every cut, once per length
         sig = [np.asarray(p.canonical_correlations(c)) for c in range(1, L)]
         for j, d in enumerate(states):
@@ -134,6 +141,9 @@ def exact_yardsticks(lengths, states) -> xr.Dataset:
                                            "per token"}),
          "state_order": (("length",), np.array([state_order_at(L) for L in lengths]), {
              "units": "floats", "long_name": "exact minimal linear state for KL 0"}),
+         "predictable": (("length",), pred, {
+             "units": "nats", "long_name": "KL of the marginal predictor N(0, 1) per token "
+                                           "(the predictable information)"}),
          "n_pairs": (("length",), 3 ** (lv - 1), {
              "units": "floats", "long_name": "canonical pairs at the middle cut, N(L)"})},
         coords={"length": list(lengths), "state": list(states)})
@@ -195,44 +205,42 @@ def fit_beta(lengths, dstar) -> float:
 def assemble(grid: xr.Dataset, lr_ds: xr.Dataset, lrs: dict, scale: str,
              fits: xr.DataArray) -> xr.Dataset:
     s = SCALES[scale]
-    g = grid.squeeze(["process", "seed"], drop=True)
+    all_L = sorted(set(s["lengths"]) | set(s["fit_lengths"]))
+    g = grid.squeeze(["process", "seed"], drop=True).reindex(length=all_L)
     # one lr per model: collapse the lr dim
     def pick(var, models):
         parts = [g[var].sel(model=m, lr=lrs[m]).drop_vars("lr") for m in models]
         return xr.concat(parts, dim="model")
-    ds = exact_yardsticks(s["lengths"], s["states"])
+    ds = exact_yardsticks(all_L, s["states"])
     ds["kl"] = pick("kl", STATE_MODELS).sel(state=s["states"]).transpose("model", "length", "state")
-    ds["converged"] = pick("converged", STATE_MODELS).sel(state=s["states"]).astype(bool)
+    ds["converged"] = pick("converged", STATE_MODELS).sel(state=s["states"]) == 1  # NaN: False
     ds["kl_curve"] = pick("kl_curve", STATE_MODELS).sel(state=s["states"])
     full = xr.concat([g["kl"].sel(model=m, lr=lrs[m], state=0).drop_vars(["lr", "state"])
                       for m in FULL_MODELS], dim="model").rename(model="full_model")
     ds["kl_full"] = full
-    ds["kl_fit"] = fits
+    ds["kl_fit"] = fits.reindex(length=all_L)
     ds["converged_full"] = xr.concat(
         [g["converged"].sel(model=m, lr=lrs[m], state=0).drop_vars(["lr", "state"])
-         for m in FULL_MODELS], dim="model").rename(model="full_model").astype(bool)
-    ds["predictable"] = g["predictable"].sel(model="causal_linear", lr=lrs["causal_linear"],
-                                             state=0).drop_vars(["lr", "state", "model"])
-    for v, u in (("kl", "nats"), ("kl_full", "nats"), ("predictable", "nats")):
-        ds[v].attrs["units"] = u
+         for m in FULL_MODELS], dim="model").rename(model="full_model") == 1
+    for v in ("kl", "kl_full"):
+        ds[v].attrs["units"] = "nats"
     ds["kl"].attrs["long_name"] = "held-out KL per token and channel"
     ds["kl_full"].attrs["long_name"] = "held-out KL per token and channel, full-context models"
-    ds["predictable"].attrs["long_name"] = "KL of the marginal predictor per token"
     # d*(L) and beta_hat
     dstar = {}
     for m in STATE_MODELS:
         dstar[m] = [required_state(ds["kl"].sel(model=m, length=L).values, s["states"])
-                    for L in s["lengths"]]
+                    for L in all_L]
     dstar["linear_fit"] = [required_state(ds["kl_fit"].sel(length=L).values, s["states"])
-                           for L in s["lengths"]]
+                           for L in all_L]
     dstar["exact_linear"] = [required_state(ds["linear_bound_all"].sel(length=L).values,
-                                            s["states"]) for L in s["lengths"]]
+                                            s["states"]) for L in all_L]
     est = (*STATE_MODELS, "linear_fit", "exact_linear")
     ds["required_state"] = (("estimator", "length"), np.array([dstar[k] for k in est]),
                             {"units": "floats", "long_name": f"smallest state within {TOL} "
                              "nats/token of the plateau"})
     ds = ds.assign_coords(estimator=list(est))
-    lv = np.log(s["lengths"]) / np.log(4)
+    lv = np.log(all_L) / np.log(4)
     ds.attrs.update({
         "process": f"{PROCESS.split(':')[0]}:branching=4,copies=3,levels={int(round(lv[0]))},"
                    f"coupling=0.0,channels=1,pair_mi={PAIR_MI}",
@@ -245,10 +253,10 @@ def assemble(grid: xr.Dataset, lr_ds: xr.Dataset, lrs: dict, scale: str,
         "units": "nats",
     })
     for m in STATE_MODELS:
-        ds.attrs[f"beta_hat_{m}"] = fit_beta(s["lengths"], dstar[m])
-    ds.attrs["beta_hat_linear_fit"] = fit_beta(s["lengths"], dstar["linear_fit"])
-    ds.attrs["beta_hat_exact_linear"] = fit_beta(s["lengths"], dstar["exact_linear"])
-    ds.attrs["beta_hat_state_order"] = fit_beta(s["lengths"], ds["state_order"].values)
+        ds.attrs[f"beta_hat_{m}"] = fit_beta(all_L, dstar[m])
+    ds.attrs["beta_hat_linear_fit"] = fit_beta(all_L, dstar["linear_fit"])
+    ds.attrs["beta_hat_exact_linear"] = fit_beta(all_L, dstar["exact_linear"])
+    ds.attrs["beta_hat_state_order"] = fit_beta(all_L, ds["state_order"].values)
     return ds
 
 
@@ -350,7 +358,7 @@ def main(argv=None):
     if bad.size:
         print("failed cells:", np.unique(grid["message"].values))
     print("linear-state reference at its optimum (exact expected KL, L-BFGS):")
-    fits = exact_fits(SCALES[a.scale]["lengths"], SCALES[a.scale]["states"],
+    fits = exact_fits(SCALES[a.scale]["fit_lengths"], SCALES[a.scale]["states"],
                       out / f"l2m_phase_{a.scale}_fit.nc.cells", SCALES[a.scale]["fit_iter"])
     ds = assemble(grid, lr_ds, lrs, a.scale, fits)
     name = "l2m_phase" if a.scale == "cpu" else f"l2m_phase_{a.scale}"

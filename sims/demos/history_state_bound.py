@@ -1,84 +1,125 @@
-"""Demo (b): the history-state bound -- a fixed-state model falls behind as L grows while
-a transformer's growing cache keeps up.
+"""Demo (b): the history-state bound -- how much state a predictor needs, exactly, and
+what trained models reach beside it.
 
-Data: the study's sub-volume Gaussian (b = 4, k = 3, I_BP ~ L^0.79), 4 independent
-channels. The quantity: the KL summed over the *future half* (positions >= L/2, all
-channels), in nats. Any predictor that sees the past only through its history state Z at
-the cut pays at least ``I(X; Y | Z) = I_BP - I(Z; Y)`` there (chain rule). For a
-d-dimensional *linear* state the best case is exact, ``I_BP - I_lin(d)`` from the top-d
-canonical correlations (solid lines): for fixed d it grows like L^beta, because the
-bipartite MI outgrows what d numbers can carry. Points: a small GPT (state grows with L)
-and a small GRU (fixed state of ``n_layer * d_model`` floats, not linear, so the lines are
-a yardstick for it rather than a bound), trained briefly on the exact KL. At this tiny CPU
-scale training is short: read the points as an illustration beside the exact curves, not
-a measurement (``sims/l2m_experiment.py`` is the measurement).
+Data: a hierarchical Gaussian (b = 4, k = 3, beta = log_4 3) whose canonical pairs each
+carry 2 nats (``pair_mi=2.0``), one channel.
+
+Left, exact: the smallest *linear* history state with which a predictor can be exact,
+``state_order`` (the largest number of non-zero canonical correlations at any cut), against
+the number of canonical pairs at the middle cut ``N(L) = 3^(l-1)``. Both grow like
+``L^beta``: this is the L2M condition as a number of floats. A transformer's cache grows
+like L and always has room; a fixed state of d floats falls behind once L^beta outgrows d.
+
+Right, at one length: held-out KL against the state size d, for the linear-state reference
+at its optimum (``fit_exact``: L-BFGS on the exact expected KL), the exact all-cut lower
+bound it cannot beat, and briefly trained models -- ``StateCore`` (state d, width fixed) and
+a GPT (growing cache, one horizontal line). At this tiny CPU scale the neural training is
+short: read those points as an illustration (``sims/l2m_phase.py`` is the measurement).
 
     python sims/demos/history_state_bound.py [--fast] [--out DIR]
 """
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from _common import parse, save  # noqa: E402
 
 import l2m_sim  # noqa: E402
+from l2m_sim.models import LinearState, LinearStateConfig  # noqa: E402
+from l2m_sim.models.linear import fit_exact  # noqa: E402
 from l2m_sim.training import train  # noqa: E402
-from l2m_sim.yardsticks import linear_state_kl  # noqa: E402
+from l2m_sim.yardsticks import linear_state_bound, state_order  # noqa: E402
 
-C = 4
+PAIR_MI = 2.0
+
+
+def process(levels):
+    return l2m_sim.HierarchicalGaussian(4, 3, levels, pair_mi=PAIR_MI)
 
 
 def main(argv=None):
     args = parse(__doc__, argv)
-    levels = [2, 3] if args.fast else [2, 3, 4]
-    steps = 40 if args.fast else 250
-    dims = [4, 16, 64]
-    rows = []
+    torch.set_num_threads(1)
+    beta = math.log(3) / math.log(4)
+    # -- exact: the state each length needs
+    levels = [1, 2, 3] if args.fast else [1, 2, 3, 4]
+    orders, pairs = [], []
     for lv in levels:
-        p = l2m_sim.paper_family("subvolume", lv, channels=C)
-        L = p.length
-        bounds = {d: linear_state_kl(p, d)["total"] for d in dims}
-        res = {}
-        for name, mc in (("gpt", dict(d_model=32, n_layer=2)), ("gru", dict(d_model=8, n_layer=1))):
-            ds = train(p, name, steps=steps, lr=3e-3, model_config=mc, eval_samples=64,
-                       threads=1)
-            future = float(ds.kl_position.values[L // 2:].sum()) * C  # nats, all channels
-            res[name] = (future, int(ds.history_state.item()))
-        rows.append((L, p.bipartite_mi(), bounds, res))
-    print(f"{'L':>6} {'I_BP':>8} " + " ".join(f"{'bound d=' + str(d):>12}" for d in dims)
-          + f" {'GPT':>9} {'GPT dim(z)':>10} {'GRU':>9} {'GRU dim(z)':>10}")
-    print("(KL summed over the future half and the channels, nats; bounds for linear states)")
-    for L, ibp, bounds, res in rows:
-        print(f"{L:>6} {ibp:>8.3f} " + " ".join(f"{bounds[d]:>12.5f}" for d in dims)
-              + f" {res['gpt'][0]:>9.4f} {res['gpt'][1]:>10} {res['gru'][0]:>9.4f} {res['gru'][1]:>10}")
+        p = process(lv)
+        orders.append(state_order(p))
+        pairs.append(len(p.canonical_correlations()))
+    Ls = [4**lv for lv in levels]
+    slope = np.polyfit(np.log(Ls[-2:]), np.log(orders[-2:]), 1)[0]
+    print("exact minimal linear history state (all cuts) and canonical pairs at the middle cut")
+    print(f"{'L':>6} {'state order':>12} {'N(L)':>6}")
+    for L, o, n in zip(Ls, orders, pairs):
+        print(f"{L:>6} {o:>12} {n:>6}")
+    print(f"slope of the state order over the last two lengths {slope:.3f} "
+          f"(beta = {beta:.3f}; the order is (3^l - 1)/2, so the slope tends to beta)")
+
+    # -- one length: KL against d
+    lv = 2
+    p = process(lv)
+    L = p.length
+    dims = [1, 4] if args.fast else [1, 2, 3, 4, 6, 8]
+    iters = 40 if args.fast else 300
+    steps = 30 if args.fast else 1500
+    fit, bound = [], []
+    for d in dims:
+        torch.manual_seed(0)
+        fit.append(fit_exact(LinearState(LinearStateConfig(max_len=L, state_size=d)), p, iters))
+        bound.append(linear_state_bound(p, d)["per_token"])
+    neural = {}
+    for d in (dims[0], dims[-1]):
+        ds = train(p, "state_core", model_config=dict(state_size=d, d_model=64), steps=steps,
+                   lr=1e-2, batch_size=16, eval_samples=64, threads=1)
+        neural[d] = float(ds.kl)
+    gpt = float(train(p, "gpt", model_config=dict(d_model=32, n_layer=2), steps=steps, lr=1e-2,
+                      batch_size=16, eval_samples=64, threads=1).kl)
+    pred = float(0.5 * np.mean(-np.log(np.asarray(p.conditional_stds()) ** 2)))
+    print(f"\nL = {L}: held-out KL per token (predictable information {pred:.4f} nats)")
+    print(f"{'d':>4} {'exact bound':>12} {'linear at optimum':>18} {'StateCore':>10}")
+    for d, b, f in zip(dims, bound, fit):
+        nn_ = f"{neural[d]:.4f}" if d in neural else "-"
+        print(f"{d:>4} {b:>12.4f} {f:>18.4f} {nn_:>10}")
+    print(f"GPT (cache grows with L): {gpt:.4f}; StateCore and GPT trained {steps} steps")
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    Ls = [r[0] for r in rows]
-    # the exact bound on a finer grid of lengths
-    fine = [4**lv for lv in range(1, (5 if args.fast else 7))]
-    for d in dims:
-        vals = [linear_state_kl(l2m_sim.paper_family("subvolume", int(round(np.log(L) / np.log(4))),
-                                                     channels=C), d)["total"] for L in fine]
-        ax.plot(fine, vals, "-", label=f"exact bound, linear state d = {d}")
-    ax.plot(Ls, [r[3]["gpt"][0] for r in rows], "o--", ms=8, label="GPT (growing KV cache)")
-    ax.plot(Ls, [r[3]["gru"][0] for r in rows], "s--", ms=8,
-            label=f"GRU (fixed state, {rows[0][3]['gru'][1]} floats)")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    ax = axes[0]
+    ax.plot(Ls, orders, "o-", label="exact state order (all cuts)")
+    ax.plot(Ls, pairs, "s--", label="N(L): canonical pairs, middle cut")
+    ax.plot(Ls, [orders[-1] * (L / Ls[-1]) ** beta for L in Ls], "k:", lw=1,
+            label=f"L^beta, beta = {beta:.3f}")
+    ax.plot(Ls, [orders[-1] * L / Ls[-1] for L in Ls], color="grey", lw=0.8,
+            label="a transformer's cache ~ L")
     ax.set_xscale("log")
-    ax.set_yscale("symlog", linthresh=1e-1)
-    ax.set_ylim(0, None)
+    ax.set_yscale("log")
     ax.set_xlabel("sequence length L")
-    ax.set_ylabel("KL summed over the future half (nats)")
-    ax.set_title(f"history-state bound, sub-volume Gaussian, C = {C}, {steps} steps")
+    ax.set_ylabel("floats of history state")
+    ax.set_title("the state a predictor needs (exact)", fontsize=9)
     ax.legend(fontsize=7)
+    ax = axes[1]
+    ax.plot(dims, bound, "k:", label="exact all-cut lower bound (linear state)")
+    ax.plot(dims, fit, "^-", label="linear state at its optimum (exact expected KL)")
+    ax.plot(list(neural), list(neural.values()), "o", ms=8, label=f"StateCore, {steps} steps")
+    ax.axhline(gpt, color="C3", ls="-.", label=f"GPT, {steps} steps")
+    ax.axvline(state_order(p), color="grey", lw=0.6)
+    ax.set_xlabel("history state d (floats)")
+    ax.set_ylabel("held-out KL, nats / token")
+    ax.set_title(f"L = {L}, {PAIR_MI} nats per canonical pair; vertical: state order", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
     return save(fig, args.out, "history_state_bound.png")
 
 
