@@ -401,7 +401,7 @@ class StateJob(Job):
     eval_samples: int = field(default=128, metadata={"min": 1})
 
     def check(self):
-        _check_process("process", self.process)
+        _check_process("process", self.process, self.length)
         if self.warmup > self.steps:
             raise SweepError(f"warmup must be <= steps ({self.steps}), got {self.warmup}")
         stateful = self.model in ("state_core", "linear_state")

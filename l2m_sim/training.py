@@ -282,7 +282,12 @@ def train(process, model="gpt", config: TrainConfig | None = None, *, model_conf
             "warmup", None if config is None else cfg.warmup)})
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for, but CUDA is not available here (use 'cpu')")
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -298,7 +303,13 @@ def train(process, model="gpt", config: TrainConfig | None = None, *, model_conf
     run_key = {"process": repr(process), "model": _model_name(net),
                "model_config": net.config.to_dict(), "train": dict(cfg.__dict__)}
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        try:
+            state = torch.load(ckpt, map_location=device, weights_only=False)
+        except Exception as e:  # noqa: BLE001 - any unreadable file
+            raise ValueError(f"checkpoint {str(ckpt)!r} is not a readable l2m-sim checkpoint "
+                             f"({type(e).__name__}); delete it or choose another path") from e
+        if not isinstance(state, dict) or "run_key" not in state:
+            raise ValueError(f"checkpoint {str(ckpt)!r} is not an l2m-sim training checkpoint")
         if state.get("run_key") != run_key:
             raise ValueError(f"checkpoint {str(ckpt)!r} belongs to another run "
                              f"(process, model or settings differ); delete it or choose another")

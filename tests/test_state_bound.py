@@ -300,3 +300,16 @@ def test_state_job_cell():
         StateJob(model="gpt", state=3)
     with pytest.raises(SweepError, match="state"):
         StateJob(model="linear_state", state=0)
+
+
+def test_train_refuses_bad_checkpoint_and_device(tmp_path):
+    bad = tmp_path / "ckpt.pt"
+    bad.write_bytes(b"not a checkpoint")
+    p = make_process("hierarchical:levels=1")
+    with pytest.raises(ValueError, match="checkpoint"):
+        l2m_sim.train(p, "causal_linear", steps=2, checkpoint=bad, eval_samples=2)
+    with pytest.raises(ValueError, match="device"):
+        l2m_sim.train(p, "causal_linear", steps=2, device="nonsense", eval_samples=2)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA"):
+            l2m_sim.train(p, "causal_linear", steps=2, device="cuda", eval_samples=2)
