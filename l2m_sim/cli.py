@@ -234,8 +234,12 @@ def _run_sample(args, command: str) -> int:
     if _refuse_existing(args.out, args.force, "--out"):
         return 2
     try:
+        from ._seeds import cell_streams, stream_id
+
         p = _process_at(args.process, args.length)
-        x = p.sample(args.n, rng=args.seed)
+        # the stream validate() draws for the cell (process id, length, n, seed)
+        rng, _ = cell_streams(stream_id(args.process, p.length), p.length, args.n, args.seed)
+        x = p.sample(args.n, rng=rng)
     except (ValueError, TypeError) as exc:
         return _fail("sample", exc)
 

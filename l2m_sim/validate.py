@@ -42,6 +42,7 @@ import xarray as xr
 
 from ._limits import check_memory
 from .protocol import check_int
+from ._seeds import cell_streams, stream_id
 from .registry import GroundTruthTask, family, parse_process_id, process_id
 
 __all__ = ["validate", "TaskEstimator", "fit_exponent"]
@@ -136,7 +137,7 @@ def _label(spec):
         label = process_id(name, **params)
 
         def build(L, fam=fam, params=params):
-            return fam.at_length(L, **params), fam.id_at_length(L, **params)
+            return fam.at_length(L, **params), stream_id(spec, L)
 
         return label, build, own
     proc = spec.process if isinstance(spec, GroundTruthTask) else spec
@@ -272,6 +273,243 @@ def fit_exponent(x, y) -> float:
 # --------------------------------------------------------------------------- the harness
 
 
+@dataclass
+class _Plan:
+    """Every checked argument of :func:`validate` and the tasks it will run."""
+
+    ests: dict
+    labels: list
+    L_list: list
+    n_list: list
+    seed_list: list
+    d_list: list
+    cut: Any
+    timeout: Any
+    built: dict  # (ip, il) -> (process, id at that length, cut); absent: n/a
+
+
+def _check_timeout(timeout):
+    if timeout is not None and (isinstance(timeout, (bool, np.bool_))
+                                or not isinstance(timeout, numbers.Real)
+                                or not (math.isfinite(timeout) and timeout > 0)):
+        raise ValueError(f"timeout must be a positive finite number of seconds or None, "
+                         f"got {timeout!r}")
+    return timeout
+
+
+def _plan(estimators, processes, lengths, n_samples, seeds, cut, distances, timeout) -> _Plan:
+    """Check every global argument and build every process at every length it runs at
+    (its cut and the memory of its samples too) before any work."""
+    ests = _resolve_estimators(estimators)
+    if isinstance(processes, (str, GroundTruthTask)) or hasattr(processes, "sample"):
+        processes = [processes]
+    processes = list(processes)
+    specs = [_label(p) for p in processes]
+    if not specs:
+        raise ValueError("processes must name at least one process")
+    labels = [s[0] for s in specs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"processes must be distinct, got {labels}")
+    n_list = _int_list("n_samples", n_samples, 2)
+    seed_list = _int_list("seeds", seeds, 0)
+    timeout = _check_timeout(timeout)
+    cut = _check_cut_arg(cut)
+    if lengths is None:
+        L_list = sorted({own for _, _, own in specs})
+    else:
+        L_list = _int_list("lengths", lengths, 2)
+    d_list = [] if distances is None else _int_list("distances", distances, 1)
+    built = {}
+    for ip, ((label, build, own), spec) in enumerate(zip(specs, processes)):
+        for il, L in enumerate(L_list):
+            if not isinstance(spec, str) and own != L:
+                continue  # a process object exists at its own length only
+            try:
+                proc, pid = build(L)
+            except (ValueError, TypeError) as e:
+                raise type(e)(f"processes[{ip}] {label!r} at length {L}: {e}") from None
+            c = _cut_for(cut, L)
+            C = getattr(proc, "channels", 1)
+            check_memory("n_samples", 24.0 * max(n_list) * proc.length * C,
+                         f"{max(n_list)} samples of {label!r} at length {L}")
+            built[ip, il] = (proc, pid, c)
+    return _Plan(ests, labels, L_list, n_list, seed_list, d_list, cut, timeout, built)
+
+
+class _Results:
+    """The arrays of one :func:`validate` run, filled cell by cell."""
+
+    def __init__(self, plan: _Plan):
+        E, P, Lc = len(plan.ests), len(plan.labels), len(plan.L_list)
+        N, S, D = len(plan.n_list), len(plan.seed_list), len(plan.d_list)
+        shape = (E, P, Lc, N, S)
+        self.estimate = np.full(shape, np.nan)
+        self.stderr = np.full(shape, np.nan)
+        self.wall = np.full(shape, np.nan)
+        self.status = np.full(shape, STATUS_NA, dtype=object)
+        self.message = np.full(shape, "", dtype=object)
+        self.truth = np.full((P, Lc), np.nan)
+        self.truth_se = np.full((P, Lc), np.nan)
+        self.cuts = np.full((P, Lc), -1, dtype=np.int64)
+        self.pids = np.full((P, Lc), "", dtype=object)
+        self.tp_est = np.full(shape + (D,), np.nan)
+        self.tp_truth = np.full((P, Lc, D), np.nan)
+
+
+def _truth_step(res: _Results, plan: _Plan, ip, il, L):
+    """The task of process ``ip`` at length ``L`` and its exact values (``None`` and the
+    cells marked as errors when the process fails)."""
+    proc, pid, c = plan.built[ip, il]
+    try:
+        task = GroundTruthTask(proc, c)
+        res.truth[ip, il] = task.mutual_information()
+        res.truth_se[ip, il] = task.mutual_information_se()
+        res.cuts[ip, il] = task.cut
+        res.pids[ip, il] = pid
+        for idx, d in enumerate(plan.d_list):
+            if d < L:
+                res.tp_truth[ip, il, idx] = proc.two_point_mi(0, d)
+    except Exception as e:  # noqa: BLE001 - a process that cannot be built
+        res.status[:, ip, il] = STATUS_ERROR
+        res.message[:, ip, il] = f"process: {type(e).__name__}: {e}"
+        return None
+    return task
+
+
+def _score(fn, args, kwargs, timeout):
+    """One estimator call: ``(status, estimate, stderr, message, seconds)``."""
+    st, value, dt = _run(fn, args, kwargs, timeout)
+    est = se = np.nan
+    if st == STATUS_OK:
+        try:
+            e, s = _as_estimate(value)
+        except (TypeError, ValueError) as exc:
+            st, value = STATUS_ERROR, f"bad return value: {exc}"
+        else:
+            if not math.isfinite(e):
+                st, value = STATUS_NONFINITE, f"returned {e!r}"
+            else:
+                est, se = e, s
+    return st, est, se, ("" if st == STATUS_OK else str(value)), dt
+
+
+def _two_point_step(res: _Results, plan: _Plan, at, fn, kwargs, W, L):
+    """The estimator on the pairs ``(W_0, W_d)`` of the cell's samples."""
+    C = W.shape[1] // L
+    for idx, d in enumerate(plan.d_list):
+        if d >= L:
+            continue
+        st, value, _ = _run(fn, (W[:, 0:C], W[:, d * C:(d + 1) * C]), kwargs, plan.timeout)
+        if st == STATUS_OK:
+            try:
+                res.tp_est[at + (idx,)] = _as_estimate(value)[0]
+            except (TypeError, ValueError):
+                pass
+
+
+def _cell_step(res: _Results, plan: _Plan, task, ip, il, i_n, i_s, bar):
+    """Every estimator on the samples of one cell (process, length, n, seed).
+
+    The samples and the estimators' Generators come from
+    :func:`l2m_sim._seeds.cell_streams` of the cell's identity (process id at this length,
+    length, n, seed), never from grid positions, so the cell reproduces alone or in any
+    batch."""
+    L, n, seed = plan.L_list[il], plan.n_list[i_n], plan.seed_list[i_s]
+    pid = plan.built[ip, il][1]
+    cell = (slice(None), ip, il, i_n, i_s)
+    data_rng, est_seed = cell_streams(pid, L, n, seed)
+    try:
+        X, Y = task.sample(n, rng=data_rng)
+        W = np.hstack([X, Y]) if plan.d_list else None
+    except Exception as e:  # noqa: BLE001
+        res.status[cell] = STATUS_ERROR
+        res.message[cell] = f"sampling: {type(e).__name__}: {e}"
+        if bar is not None:
+            bar.update(len(plan.ests))
+        return
+    for ie, fn in enumerate(plan.ests.values()):
+        at = (ie, ip, il, i_n, i_s)
+        rng = np.random.default_rng(est_seed)
+        if isinstance(fn, TaskEstimator):
+            args, kwargs = (task, n, rng), {}
+        else:
+            args = (X, Y)
+            kwargs = {"rng": rng} if _accepts_rng(fn) else {}
+        st, est, se, msg, dt = _score(fn, args, kwargs, plan.timeout)
+        res.wall[at], res.status[at], res.message[at] = dt, st, msg
+        res.estimate[at], res.stderr[at] = est, se
+        if W is not None and not isinstance(fn, TaskEstimator):
+            _two_point_step(res, plan, at, fn, kwargs, W, L)
+        if bar is not None:
+            bar.update(1)
+
+
+def _dataset(res: _Results, plan: _Plan) -> xr.Dataset:
+    """The results as a Dataset, with the exponent fits."""
+    L_list, d_list, cut, timeout = plan.L_list, plan.d_list, plan.cut, plan.timeout
+    tb = res.truth[None, :, :, None, None]
+    err = res.estimate - tb
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(tb != 0, err / np.abs(tb), np.nan)
+    coords = {
+        "estimator": list(plan.ests),
+        "process": plan.labels,
+        "length": L_list,
+        "n_samples": plan.n_list,
+        "seed": plan.seed_list,
+    }
+    dims = ("estimator", "process", "length", "n_samples", "seed")
+    ds = xr.Dataset(
+        {
+            "estimate": (dims, res.estimate, {"units": "nats", "long_name": "estimated I_BP"}),
+            "stderr": (dims, res.stderr, {"units": "nats",
+                                          "long_name": "standard error reported by the estimator"}),
+            "truth": (("process", "length"), res.truth,
+                      {"units": "nats", "long_name": "exact I_BP"}),
+            "truth_se": (("process", "length"), res.truth_se,
+                         {"units": "nats", "long_name": "standard error of the truth (0: exact)"}),
+            "error": (dims, err, {"units": "nats", "long_name": "estimate - truth"}),
+            "rel_error": (dims, rel, {"units": "1", "long_name": "(estimate - truth) / |truth|"}),
+            "wall_time": (dims, res.wall, {"units": "s"}),
+            "status": (dims, res.status.astype(str)),
+            "message": (dims, res.message.astype(str)),
+            "cut": (("process", "length"), res.cuts, {"long_name": "X = positions 0..cut-1"}),
+            "process_id": (("process", "length"), res.pids.astype(str)),
+        },
+        coords=coords,
+        attrs={
+            "title": "l2m-sim estimator validation against exact mutual information",
+            "cut_rule": "middle" if cut is None else str(cut),
+            "timeout_s": "none" if timeout is None else float(timeout),
+            "streams": "samples keyed on (process id, length, n_samples, seed); "
+                       "see l2m_sim._seeds",
+        },
+    )
+    # exponents: beta over lengths
+    ds["beta_hat"] = xr.apply_ufunc(
+        lambda y: fit_exponent(L_list, y), ds["estimate"], input_core_dims=[["length"]],
+        vectorize=True)
+    ds["beta_hat"].attrs["long_name"] = "slope of log estimate vs log length"
+    ds["beta_true"] = xr.apply_ufunc(
+        lambda y: fit_exponent(L_list, y), ds["truth"], input_core_dims=[["length"]],
+        vectorize=True)
+    ds["beta_true"].attrs["long_name"] = "slope of log exact I_BP vs log length"
+    if d_list:
+        ds = ds.assign_coords(distance=d_list)
+        ds["tp_estimate"] = (dims + ("distance",), res.tp_est,
+                             {"units": "nats", "long_name": "estimated I(W_0; W_d)"})
+        ds["tp_truth"] = (("process", "length", "distance"), res.tp_truth,
+                          {"units": "nats", "long_name": "exact I(W_0; W_d)"})
+        last = ds.sel(length=L_list[-1])
+        ds["alpha_hat"] = -xr.apply_ufunc(
+            lambda y: fit_exponent(d_list, y), last["tp_estimate"],
+            input_core_dims=[["distance"]], vectorize=True)
+        ds["alpha_true"] = -xr.apply_ufunc(
+            lambda y: fit_exponent(d_list, y), last["tp_truth"],
+            input_core_dims=[["distance"]], vectorize=True)
+    return ds
+
+
 def validate(estimators, processes, lengths=None, n_samples=(1000,), seeds=(0,), cut=None,
              distances=None, timeout=None, progress=False) -> xr.Dataset:
     """Score estimators against the exact mutual information of processes.
@@ -287,7 +525,10 @@ def validate(estimators, processes, lengths=None, n_samples=(1000,), seeds=(0,),
         Sequence lengths (default: the processes' own lengths).
     n_samples, seeds : sequences of int
         Sample sizes and seeds; every estimator sees the same samples for the same
-        (process, length, n_samples, seed).
+        (process, length, n_samples, seed). The samples (and the estimators' Generators)
+        are keyed on that identity -- the process id at the length, the length, n and
+        seed -- not on positions in these lists, so a cell gives the same samples alone,
+        in a batch with other processes / lengths, or as one cell of a sweep.
     cut : None, int or float
         Bipartite cut: None = the middle, a float in (0, 1) = that fraction of ``L``.
     distances : sequence of int, optional
@@ -308,202 +549,27 @@ def validate(estimators, processes, lengths=None, n_samples=(1000,), seeds=(0,),
         ``message``, ``cut``, ``process_id``; ``beta_hat`` / ``beta_true``; with
         ``distances``: ``tp_estimate``, ``tp_truth``, ``alpha_hat``, ``alpha_true``.
     """
-    ests = _resolve_estimators(estimators)
-    if isinstance(processes, (str, GroundTruthTask)) or hasattr(processes, "sample"):
-        processes = [processes]
-    specs = [_label(p) for p in processes]
-    if not specs:
-        raise ValueError("processes must name at least one process")
-    labels = [s[0] for s in specs]
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"processes must be distinct, got {labels}")
-    # ---- every global argument is checked before any work
-    n_list = _int_list("n_samples", n_samples, 2)
-    seed_list = _int_list("seeds", seeds, 0)
-    if timeout is not None and (isinstance(timeout, (bool, np.bool_))
-                                or not isinstance(timeout, numbers.Real)
-                                or not (math.isfinite(timeout) and timeout > 0)):
-        raise ValueError(f"timeout must be a positive finite number of seconds or None, "
-                         f"got {timeout!r}")
-    cut = _check_cut_arg(cut)
-    fixed = [not isinstance(p, str) for p in processes]
-    if lengths is None:
-        L_list = sorted({own for _, _, own in specs})
-    else:
-        L_list = _int_list("lengths", lengths, 2)
-    d_list = [] if distances is None else _int_list("distances", distances, 1)
-    # every process at every length it will run at, its cut and the memory of its samples
-    built = {}
-    for ip, (label, build, own) in enumerate(specs):
-        for il, L in enumerate(L_list):
-            if fixed[ip] and own != L:
-                continue
-            try:
-                proc, pid = build(L)
-            except (ValueError, TypeError) as e:
-                raise type(e)(f"processes[{ip}] {label!r} at length {L}: {e}") from None
-            c = _cut_for(cut, L)
-            C = getattr(proc, "channels", 1)
-            check_memory("n_samples", 24.0 * max(n_list) * proc.length * C,
-                         f"{max(n_list)} samples of {label!r} at length {L}")
-            built[ip, il] = (proc, pid, c)
-
-    E, P, Lc, N, S = len(ests), len(specs), len(L_list), len(n_list), len(seed_list)
-    shape = (E, P, Lc, N, S)
-    estimate = np.full(shape, np.nan)
-    stderr = np.full(shape, np.nan)
-    wall = np.full(shape, np.nan)
-    status = np.full(shape, STATUS_NA, dtype=object)
-    message = np.full(shape, "", dtype=object)
-    truth = np.full((P, Lc), np.nan)
-    truth_se = np.full((P, Lc), np.nan)
-    cuts = np.full((P, Lc), -1, dtype=np.int64)
-    pids = np.full((P, Lc), "", dtype=object)
-    D = len(d_list)
-    tp_est = np.full(shape + (D,), np.nan)
-    tp_truth = np.full((P, Lc, D), np.nan)
-
-    total = P * Lc * N * S * E
+    plan = _plan(estimators, processes, lengths, n_samples, seeds, cut, distances, timeout)
+    res = _Results(plan)
+    E, N, S = len(plan.ests), len(plan.n_list), len(plan.seed_list)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc="validate", unit="call")
+        bar = tqdm(total=len(plan.labels) * len(plan.L_list) * N * S * E, desc="validate",
+                   unit="call")
     try:
-        for ip, (label, build, own) in enumerate(specs):
-            for il, L in enumerate(L_list):
-                if fixed[ip] and own != L:  # a process object exists at its own length only
+        for ip in range(len(plan.labels)):
+            for il, L in enumerate(plan.L_list):
+                task = _truth_step(res, plan, ip, il, L) if (ip, il) in plan.built else None
+                if task is None:  # n/a (a process object at another length) or failed
                     if bar is not None:
                         bar.update(N * S * E)
                     continue
-                # ---- the task at this length
-                try:
-                    proc, pid, c = built[ip, il]
-                    task = GroundTruthTask(proc, c)
-                    truth[ip, il] = task.mutual_information()
-                    truth_se[ip, il] = task.mutual_information_se()
-                    cuts[ip, il] = task.cut
-                    pids[ip, il] = pid
-                    for idx, d in enumerate(d_list):
-                        if d < L:
-                            tp_truth[ip, il, idx] = proc.two_point_mi(0, d)
-                except Exception as e:  # noqa: BLE001 - a process that cannot be built
-                    status[:, ip, il] = STATUS_ERROR
-                    message[:, ip, il] = f"process: {type(e).__name__}: {e}"
-                    if bar is not None:
-                        bar.update(N * S * E)
-                    continue
-                for i_n, n in enumerate(n_list):
-                    for i_s, seed in enumerate(seed_list):
-                        ss = np.random.SeedSequence([seed, ip, il, i_n])
-                        data_seed, est_seed = ss.spawn(2)
-                        try:
-                            X, Y = task.sample(n, rng=np.random.default_rng(data_seed))
-                            W = None
-                            if d_list:
-                                W = np.hstack([X, Y])
-                        except Exception as e:  # noqa: BLE001
-                            status[:, ip, il, i_n, i_s] = STATUS_ERROR
-                            message[:, ip, il, i_n, i_s] = f"sampling: {type(e).__name__}: {e}"
-                            if bar is not None:
-                                bar.update(E)
-                            continue
-                        for ie, (ename, fn) in enumerate(ests.items()):
-                            rng = np.random.default_rng(est_seed)
-                            if isinstance(fn, TaskEstimator):
-                                args, kwargs = (task, n, rng), {}
-                            else:
-                                args = (X, Y)
-                                kwargs = {"rng": rng} if _accepts_rng(fn) else {}
-                            st, value, dt = _run(fn, args, kwargs, timeout)
-                            wall[ie, ip, il, i_n, i_s] = dt
-                            if st == STATUS_OK:
-                                try:
-                                    est, se = _as_estimate(value)
-                                except (TypeError, ValueError) as e:
-                                    st, value = STATUS_ERROR, f"bad return value: {e}"
-                                else:
-                                    if not math.isfinite(est):
-                                        st, value = STATUS_NONFINITE, f"returned {est!r}"
-                                    else:
-                                        estimate[ie, ip, il, i_n, i_s] = est
-                                        stderr[ie, ip, il, i_n, i_s] = se
-                            status[ie, ip, il, i_n, i_s] = st
-                            message[ie, ip, il, i_n, i_s] = "" if st == STATUS_OK else str(value)
-                            if d_list and not isinstance(fn, TaskEstimator) and W is not None:
-                                C = W.shape[1] // L
-                                for idx, d in enumerate(d_list):
-                                    if d >= L:
-                                        continue
-                                    x = W[:, 0:C]
-                                    y = W[:, d * C:(d + 1) * C]
-                                    st2, v2, _ = _run(fn, (x, y), kwargs, timeout)
-                                    if st2 == STATUS_OK:
-                                        try:
-                                            tp_est[ie, ip, il, i_n, i_s, idx] = _as_estimate(v2)[0]
-                                        except (TypeError, ValueError):
-                                            pass
-                            if bar is not None:
-                                bar.update(1)
+                for i_n in range(N):
+                    for i_s in range(S):
+                        _cell_step(res, plan, task, ip, il, i_n, i_s, bar)
     finally:
         if bar is not None:
             bar.close()
-
-    err = estimate - truth[None, :, :, None, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(truth[None, :, :, None, None] != 0,
-                       err / np.abs(truth[None, :, :, None, None]), np.nan)
-    coords = {
-        "estimator": list(ests),
-        "process": labels,
-        "length": L_list,
-        "n_samples": n_list,
-        "seed": seed_list,
-    }
-    dims = ("estimator", "process", "length", "n_samples", "seed")
-    ds = xr.Dataset(
-        {
-            "estimate": (dims, estimate, {"units": "nats", "long_name": "estimated I_BP"}),
-            "stderr": (dims, stderr, {"units": "nats",
-                                      "long_name": "standard error reported by the estimator"}),
-            "truth": (("process", "length"), truth, {"units": "nats", "long_name": "exact I_BP"}),
-            "truth_se": (("process", "length"), truth_se,
-                         {"units": "nats", "long_name": "standard error of the truth (0: exact)"}),
-            "error": (dims, err, {"units": "nats", "long_name": "estimate - truth"}),
-            "rel_error": (dims, rel, {"units": "1", "long_name": "(estimate - truth) / |truth|"}),
-            "wall_time": (dims, wall, {"units": "s"}),
-            "status": (dims, status.astype(str)),
-            "message": (dims, message.astype(str)),
-            "cut": (("process", "length"), cuts, {"long_name": "X = positions 0..cut-1"}),
-            "process_id": (("process", "length"), pids.astype(str)),
-        },
-        coords=coords,
-        attrs={
-            "title": "l2m-sim estimator validation against exact mutual information",
-            "cut_rule": "middle" if cut is None else str(cut),
-            "timeout_s": "none" if timeout is None else float(timeout),
-        },
-    )
-    # exponents: beta over lengths
-    ds["beta_hat"] = xr.apply_ufunc(
-        lambda y: fit_exponent(L_list, y), ds["estimate"], input_core_dims=[["length"]],
-        vectorize=True)
-    ds["beta_hat"].attrs["long_name"] = "slope of log estimate vs log length"
-    ds["beta_true"] = xr.apply_ufunc(
-        lambda y: fit_exponent(L_list, y), ds["truth"], input_core_dims=[["length"]],
-        vectorize=True)
-    ds["beta_true"].attrs["long_name"] = "slope of log exact I_BP vs log length"
-    if d_list:
-        ds = ds.assign_coords(distance=d_list)
-        ds["tp_estimate"] = (dims + ("distance",), tp_est, {"units": "nats",
-                                                           "long_name": "estimated I(W_0; W_d)"})
-        ds["tp_truth"] = (("process", "length", "distance"), tp_truth,
-                          {"units": "nats", "long_name": "exact I(W_0; W_d)"})
-        last = ds.sel(length=L_list[-1])
-        ds["alpha_hat"] = -xr.apply_ufunc(
-            lambda y: fit_exponent(d_list, y), last["tp_estimate"],
-            input_core_dims=[["distance"]], vectorize=True)
-        ds["alpha_true"] = -xr.apply_ufunc(
-            lambda y: fit_exponent(d_list, y), last["tp_truth"],
-            input_core_dims=[["distance"]], vectorize=True)
-    return ds
+    return _dataset(res, plan)
