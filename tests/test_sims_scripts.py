@@ -70,3 +70,29 @@ def test_l2m_phase_tiny(tmp_path):
         assert float(ds.linear_bound.sel(length=L0, state=d)) == pytest.approx(
             linear_state_kl(p, int(d))["per_token"], abs=1e-12)
     assert np.all(np.isfinite(ds["kl"].values)) and np.all(np.isfinite(ds["kl_fit"].values))
+
+
+def test_token_pipeline_study_fast(tmp_path):
+    """The token pipeline study end to end at its smallest size: the exact-q direct
+    estimator is unbiased, vCLUB with the exact Santa Fe law is infinite, the pooled-pair
+    check holds and the file has the documented layout."""
+    ds = load("token_pipeline_study").main(["--fast", "--out", str(tmp_path / "t.nc")])
+    assert (tmp_path / "t.png").exists()
+    f = xr.open_dataset(tmp_path / "t.nc", engine="h5netcdf")
+    assert set(f.estimate.dims) == {"pipeline", "family", "beta", "length"}
+    assert set(f.alpha_hat.dims) == {"family", "beta", "tokens"}
+    d = ds.sel(pipeline="direct (exact q)", family="santa-fe").isel(beta=0)
+    ok = np.isfinite(d.estimate.values)
+    assert ok.sum() >= 2
+    err = d.estimate.values[ok] - ds.exact_ibp.sel(family="santa-fe").isel(beta=0).values[ok]
+    assert np.all(np.abs(err) < 4 * d.stderr.values[ok])
+    v = ds.estimate.sel(pipeline="vclub (exact q)", family="santa-fe").isel(beta=0).values
+    assert np.all(np.isposinf(v[np.isfinite(d.estimate.values)]))
+    assert ds.attrs["pooled_check_max_abs_error"] < 1e-10
+    # Santa Fe's two-point MI is constant; the drifting design decays (alpha = 2 - beta)
+    assert float(ds.alpha_exact_fit.sel(family="santa-fe").isel(beta=0)) == 0.0
+    assert float(ds.alpha_design.sel(family="santa-fe-drift").isel(beta=0)) == pytest.approx(1.5)
+    assert 1.0 < float(ds.alpha_exact_fit.sel(family="santa-fe-drift").isel(beta=0)) < 2.0
+    assert np.all(np.isfinite(ds.alpha_hat.values))
+    trained = [p for p in ds.pipeline.values if "steps" in str(p)]
+    assert len(trained) == 6 and np.isfinite(ds.model_kl.sel(pipeline=trained[0])).any()
