@@ -274,50 +274,95 @@ def _sample_hier(eps, bs, ks, Ls, Ms, cpl_a, cpl_b, cpl_off, coupled, AT, tf, nc
 
 
 @njit(cache=True)
-def _chol_small(S, F):
-    """Lower Cholesky factor of the small SPD matrix S into F (returns False if not SPD)."""
-    b = S.shape[0]
+def _row_factor(M, k, b, v, A, F):
+    """Lower factor ``F`` (positive diagonal) of ``M diag(v, .., v, 1, .., 1) M^T`` into F.
+
+    The product is never formed: with ``A = diag(sqrt v, .., 1, ..) M^T`` (rows: the
+    coordinates of ``Z``, columns: the positions of the row) we have ``A^T A`` equal to it, so
+    Householder QR ``A = Q R`` gives ``F = R^T`` (signs fixed). Rows of ``A`` are taken in
+    order of decreasing norm, which makes Householder QR row-wise backward stable (Powell &
+    Reid; Cox & Higham): the small conditional variances that a copy of variance ``v << 1``
+    leaves are then accurate to a few ulps relative, where a Cholesky factor of the formed
+    ``Q + v P`` loses ``log10(1/v)`` digits per level (and at last positive definiteness).
+    Returns False if a diagonal entry is not positive (``M`` singular to working precision).
+    """
+    sv = np.sqrt(v)
+    # A[z, j] = scale_z * M[j, z]; rows sorted by norm (insertion sort, b <= 64)
+    for z in range(b):
+        sc = sv if z < k else 1.0
+        for j in range(b):
+            A[z, j] = sc * M[j, z]
+    for z in range(1, b):
+        nz = 0.0
+        for j in range(b):
+            nz += A[z, j] * A[z, j]
+        y = z
+        while y > 0:
+            ny = 0.0
+            for j in range(b):
+                ny += A[y - 1, j] * A[y - 1, j]
+            if ny >= nz:
+                break
+            for j in range(b):
+                tmp = A[y - 1, j]
+                A[y - 1, j] = A[y, j]
+                A[y, j] = tmp
+            y -= 1
     for j in range(b):
-        for i in range(b):
-            F[j, i] = 0.0
-    for j in range(b):
-        d = S[j, j]
-        for m in range(j):
-            d -= F[j, m] * F[j, m]
-        if not d > 0.0:
+        # Householder reflection zeroing A[j+1:, j]
+        scale = 0.0
+        for i in range(j, b):
+            scale = max(scale, abs(A[i, j]))
+        if not scale > 0.0:
             return False
-        F[j, j] = np.sqrt(d)
-        for i in range(j + 1, b):
-            v = S[i, j]
-            for m in range(j):
-                v -= F[i, m] * F[j, m]
-            F[i, j] = v / F[j, j]
+        nrm = 0.0
+        for i in range(j, b):
+            nrm += (A[i, j] / scale) ** 2
+        nrm = scale * np.sqrt(nrm)
+        x0 = A[j, j]
+        r = -nrm if x0 >= 0.0 else nrm
+        u0 = x0 - r
+        # u = (u0, A[j+1:, j]); H = I - 2 u u^T / (u^T u), u^T u = 2 nrm (nrm + |x0|)
+        utu = 2.0 * nrm * (nrm + abs(x0))
+        if utu > 0.0:
+            for c in range(j + 1, b):
+                dot = u0 * A[j, c]
+                for i in range(j + 1, b):
+                    dot += A[i, j] * A[i, c]
+                f = 2.0 * dot / utu
+                A[j, c] -= f * u0
+                for i in range(j + 1, b):
+                    A[i, c] -= f * A[i, j]
+        A[j, j] = r
+    for j in range(b):
+        if not A[j, j] != 0.0:
+            return False
+        sg = 1.0 if A[j, j] > 0.0 else -1.0
+        for i in range(b):
+            F[i, j] = sg * A[j, i] if i >= j else 0.0
     return True
 
 
 @njit(cache=True)
-def _level_factors(t, bs, Ls, Ps, Qs, var_prev, factors, fac_off, store):
+def _level_factors(t, bs, ks, Ls, Ms, var_prev, factors, fac_off, store):
     """Row factors of level t and the conditional stds of the level-t process.
 
-    Row r of level t is ``M (Z_r)`` with ``Z_r | past ~ N(., diag(v, .., v, 1, .., 1))`` where
+    Row r of level t is ``M Z_r`` with ``Z_r | past ~ N(., diag(v, .., v, 1, .., 1))`` where
     ``v = var_prev[r]`` is the one-step variance of a level-(t-1) copy at position r; its
-    covariance is ``Q + v P`` (``P = M_c M_c^T``, ``Q = M_f M_f^T``). The Cholesky factor
-    ``F_r`` gives the within-row predictor; ``diag(F_r)`` are the conditional stds.
+    covariance is ``Q + v P`` (``P = M_c M_c^T``, ``Q = M_f M_f^T``). Its lower factor
+    ``F_r`` (:func:`_row_factor`, from ``M`` and ``v`` without forming the covariance) gives
+    the within-row predictor; ``diag(F_r)`` are the conditional stds.
     """
     b = bs[t - 1]
+    k = ks[t - 1]
     n = Ls[t - 1]
-    P = Ps[t - 1]
-    Q = Qs[t - 1]
+    M = Ms[t - 1]
     sd = np.empty(n * b)
-    S = np.empty((b, b))
+    A = np.empty((b, b))
     F = np.empty((b, b))
     ok = True
     for r in range(n):
-        v = var_prev[r]
-        for i in range(b):
-            for j in range(b):
-                S[i, j] = Q[i, j] + v * P[i, j]
-        if not _chol_small(S, F):
+        if not _row_factor(M, k, b, var_prev[r], A, F):
             ok = False
             break
         for j in range(b):
@@ -331,14 +376,14 @@ def _level_factors(t, bs, Ls, Ps, Qs, var_prev, factors, fac_off, store):
 
 
 @njit(cache=True)
-def _all_level_stds(bs, Ls, Ps, Qs, factors, fac_off, store):
+def _all_level_stds(bs, ks, Ls, Ms, factors, fac_off, store):
     """Conditional stds of the top-level sequence (and, if ``store``, all row factors)."""
     nlev = bs.shape[0]
     var_prev = np.ones(1)
     sd = np.ones(1)
     ok = True
     for t in range(1, nlev + 1):
-        sd, ok = _level_factors(t, bs, Ls, Ps, Qs, var_prev, factors, fac_off, store)
+        sd, ok = _level_factors(t, bs, ks, Ls, Ms, var_prev, factors, fac_off, store)
         if not ok:
             return sd, False
         var_prev = sd * sd

@@ -437,8 +437,23 @@ class HierarchicalGaussian:
     def _dense_factors(self):
         """Cholesky factors of the covariance and of the reversed covariance (coupled path)."""
         S = self.covariance()
-        Lf = np.linalg.cholesky(S)
-        Lr = np.linalg.cholesky(S[::-1, ::-1])
+        try:
+            Lf = np.linalg.cholesky(S)
+            Lr = np.linalg.cholesky(S[::-1, ::-1])
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                f"coupling={self.coupling} at length {self.length}: the coupled covariance is "
+                f"singular to float64 precision (|coupling| this close to 1 makes neighbouring "
+                f"rows almost copies of each other), so no exact value can be given; use a "
+                f"coupling further from +-1 or fewer levels") from None
+        d = np.concatenate([np.diag(Lf), np.diag(Lr)])
+        # conditional variances below ~1e-10 (relative to 1) carry too few correct digits
+        if not d.min() ** 2 > 1e-10:
+            raise ValueError(
+                f"coupling={self.coupling} at length {self.length}: a conditional variance of "
+                f"the coupled covariance is {d.min() ** 2:.3g}, too close to 0 for the dense "
+                f"float64 factorisation to give exact values; use a coupling further from "
+                f"+-1 or fewer levels")
         return Lf, Lr
 
     # ------------------------------------------------------------------ conditionals
@@ -450,9 +465,12 @@ class HierarchicalGaussian:
     def _stds_fast(self, store=False):
         fac_off = self._factor_layout()
         factors = np.empty(int(fac_off[-1]) if store else 0)
-        sd, ok = K._all_level_stds(self._bs, self._Ls, self._Ps, self._Qs, factors, fac_off, store)
-        if not ok:  # pragma: no cover - impossible for validated invertible mixing
-            raise FloatingPointError("row covariance lost positive definiteness")
+        sd, ok = K._all_level_stds(self._bs, self._ks, self._Ls, self._Ms, factors, fac_off,
+                                   store)
+        if not ok:  # pragma: no cover - validated mixings keep every pivot positive
+            raise FloatingPointError(
+                "a conditional variance of the row recursion underflowed to 0 (the design's "
+                "conditional variances fall below the float64 range)")
         return sd, factors, fac_off
 
     @cached_property

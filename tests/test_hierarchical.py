@@ -849,3 +849,114 @@ def test_dense_methods_refused_above_dense_max_without_allocating():
     # sampling and single covariances need no dense matrix
     assert p.sample(1, rng=0).shape == (1, p.length)
     assert 0 < p.two_point_mi(0, p.length - 1) < math.inf
+
+
+# ------------------------------------------------- accuracy against extended precision
+
+
+def _mp_bipartite(M, k, levels, dps=80):
+    """I_BP at the middle cut from the row recursion evaluated in ``dps``-digit arithmetic
+    (forward and reversed conditional variances, each row's covariance Q + v P factored in
+    mpmath)."""
+    import mpmath as mp
+
+    mp.mp.dps = dps
+
+    def variances(M):
+        b = M.shape[0]
+        Mm = [[mp.mpf(float(x)) for x in row] for row in M]
+        P = [[mp.fsum(Mm[i][m] * Mm[j][m] for m in range(k)) for j in range(b)] for i in range(b)]
+        Q = [[mp.fsum(Mm[i][m] * Mm[j][m] for m in range(k, b)) for j in range(b)]
+             for i in range(b)]
+        var = [mp.mpf(1)]
+        for _ in range(levels):
+            new = []
+            for v in var:
+                S = [[Q[i][j] + v * P[i][j] for j in range(b)] for i in range(b)]
+                F = [[mp.mpf(0)] * b for _ in range(b)]
+                for j in range(b):
+                    F[j][j] = mp.sqrt(S[j][j] - mp.fsum(F[j][m] ** 2 for m in range(j)))
+                    for i in range(j + 1, b):
+                        F[i][j] = (S[i][j] - mp.fsum(F[i][m] * F[j][m] for m in range(j))) / F[j][j]
+                new.extend(F[j][j] ** 2 for j in range(b))
+            var = new
+        return var
+
+    vf, vr = variances(M), variances(M[::-1])[::-1]
+    c = len(vf) // 2
+    return float(mp.fsum(mp.log(vr[q]) - mp.log(vf[q]) for q in range(c, len(vf))) / 2)
+
+
+def _mixing_with_cond(b, cond, seed):
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.standard_normal((b, b)))
+    V, _ = np.linalg.qr(rng.standard_normal((b, b)))
+    M = U @ np.diag(np.logspace(0, -np.log10(cond), b)) @ V.T
+    return M / np.linalg.norm(M, axis=1, keepdims=True)
+
+
+def test_mp_reference_matches_a_dense_extended_precision_covariance():
+    # the reference recursion against a 40-digit dense covariance (3 levels, L = 27)
+    import mpmath as mp
+
+    M = _mixing_with_cond(3, 300.0, 1)
+    h = HierarchicalGaussian(3, 2, 3, mixing=M)
+    mp.mp.dps = 40
+    Mm = mp.matrix(M.tolist())
+    S = mp.matrix([[1]])
+    for _ in range(3):  # Sigma_t = kron(Sigma, P) + kron(I, Q), in mpmath
+        n = S.rows
+        P = Mm[:, 0:2] * Mm[:, 0:2].T
+        Q = Mm[:, 2:3] * Mm[:, 2:3].T
+        T = mp.zeros(3 * n, 3 * n)
+        for a in range(n):
+            for c in range(n):
+                for i in range(3):
+                    for j in range(3):
+                        T[3 * a + i, 3 * c + j] = S[a, c] * P[i, j] + (Q[i, j] if a == c else 0)
+        S = T
+    c = 13
+    dense = (mp.log(mp.det(S[:c, :c])) + mp.log(mp.det(S[c:, c:])) - mp.log(mp.det(S))) / 2
+    assert abs(_mp_bipartite(M, 2, 3) - float(dense)) < 1e-25 + 1e-25 * abs(float(dense))
+    assert h.bipartite_mi() == pytest.approx(float(dense), rel=1e-13)
+
+
+@pytest.mark.parametrize("b,k,cond,levels,seed", [
+    (4, 2, 1e3, 5, 0), (4, 3, 1e4, 5, 1), (3, 1, 1e4, 6, 2), (2, 1, 1e4, 10, 3),
+    (2, 1, 20.0, 12, 4)])
+def test_bipartite_accurate_up_to_the_condition_limit(b, k, cond, levels, seed):
+    from l2m_sim.mixing import MIXING_COND_MAX
+
+    M = _mixing_with_cond(b, min(cond, MIXING_COND_MAX / 1.5), seed)
+    assert np.linalg.cond(M) <= MIXING_COND_MAX
+    got = HierarchicalGaussian(b, k, levels, mixing=M).bipartite_mi()
+    assert got == pytest.approx(_mp_bipartite(M, k, levels), rel=1e-12)
+
+
+@pytest.mark.parametrize("weights,k", [
+    ([26244.0, 26244.0, 26244.0, 1.0], 3),   # fresh weight tiny: condition 162
+    ([1e-6, 1e-6, 0.5, 0.5], 2),             # copy weights tiny (design alpha = 20): 707
+])
+def test_ill_conditioned_hadamard_designs_exact(weights, k):
+    from l2m_sim.mixing import hadamard_mixing
+
+    M = hadamard_mixing(4, k, np.array(weights))
+    for levels in (4, 5):
+        got = HierarchicalGaussian(4, k, levels, mixing=M).bipartite_mi()
+        assert got == pytest.approx(_mp_bipartite(M, k, levels), rel=1e-13)
+
+
+def test_condition_limit_refused_with_the_reason():
+    from l2m_sim.mixing import MIXING_COND_MAX
+
+    M = _mixing_with_cond(4, 1e6, 0)
+    with pytest.raises(ValueError, match=r"condition number .* exceeds 1e\+04"):
+        HierarchicalGaussian(4, 2, 2, mixing=M)
+    assert MIXING_COND_MAX == 1e4
+
+
+def test_design_alpha_20_and_near_one_coupling():
+    d = l2m_sim.design(beta=0.5, alpha=20)
+    assert d.beta_fit == pytest.approx(0.5, abs=1e-9)
+    with pytest.raises(ValueError, match="coupling=0.99999 at length"):
+        l2m_sim.paper_family("subvolume", 5, coupling=0.99999).bipartite_mi()
