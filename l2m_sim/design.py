@@ -17,7 +17,10 @@ What it must reproduce (and how the tests check it):
 
 Impossible targets are refused with ``ValueError``: ``beta`` outside ``[0, 1)`` (``k = b`` is
 a volume law without fresh noise), ``beta > log_b(b - 1)`` for the requested branching,
-``alpha <= 0`` (two-point MI cannot grow with distance here).
+``alpha <= 0`` (two-point MI cannot grow with distance here), and the white-noise point:
+the one alpha at which the copy weights come out equal to the fresh ones (``1/b`` each;
+``alpha_avg = 2 - log_b k``, ``alpha_env = 2 (1 - log_b k)``), an orthogonal mixing with
+zero MI everywhere (the message names the target and the values on either side that work).
 """
 
 from __future__ import annotations
@@ -134,6 +137,21 @@ def copy_weights_for_alpha(alpha: float, branching: int, copies: int, kind: str 
     return np.concatenate([cw, fresh])
 
 
+def _white_noise_alpha(b, k, kind):
+    """The alpha at which the Hadamard design puts weight 1/b on every column (white noise)."""
+    return 2.0 - math.log(k) / math.log(b) if kind == "avg" else 2.0 * (1.0 - math.log(k) / math.log(b))
+
+
+def _white_noise_message(beta, alpha, kind, b, k):
+    a0 = _white_noise_alpha(b, k, kind)
+    return (f"design(beta={beta}, alpha={alpha}, alpha_kind={kind!r}): with branching {b} and "
+            f"{k} cop{'y' if k == 1 else 'ies'} per level this target needs the same weight 1/{b} "
+            f"on every column, an orthogonal mixing: every level is then white noise and all "
+            f"MI is zero, so alpha_{kind} = {a0:.6g} is the one value this (beta, branching) "
+            f"cannot have. Every other alpha > 0 reachable here can (for example "
+            f"alpha={a0 - 0.05:.6g} or {a0 + 0.05:.6g}), or choose another branching")
+
+
 def design(beta, alpha, branching=None, levels=None, alpha_kind="avg", channels=1) -> Design:
     """Build a hierarchical Gaussian whose exponents meet ``(beta, alpha)``.
 
@@ -193,8 +211,11 @@ def design(beta, alpha, branching=None, levels=None, alpha_kind="avg", channels=
         raise ValueError(f"alpha={alpha} is too large for branching {b}: the copy weight "
                          f"b**(-alpha) underflows to 0")
     ks = copy_schedule(beta, b, levels)
-    schedule = [Level(b, k, hadamard_mixing(b, k, copy_weights_for_alpha(alpha, b, k, alpha_kind)))
-                for k in ks]
+    weights = {k: copy_weights_for_alpha(alpha, b, k, alpha_kind) for k in sorted(set(ks))}
+    for k, w in weights.items():
+        if np.max(np.abs(w - 1.0 / b)) <= 1e-12:
+            raise ValueError(_white_noise_message(beta, alpha, alpha_kind, b, k))
+    schedule = [Level(b, k, hadamard_mixing(b, k, weights[k])) for k in ks]
     proc = HierarchicalGaussian.from_schedule(schedule, channels=channels)
     # exponent fitted from the exact bipartite MI of the sub-levels (middle cut of each)
     Ls, Is = [], []

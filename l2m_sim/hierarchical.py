@@ -107,7 +107,11 @@ class Exponents:
     ``alpha_avg``: two-point MI exponent averaged over positions (log-binned):
     ``-sum ln(||P_t||_F^2 / b_t^2) / sum ln b_t`` (Hadamard designs: ``-log_b sum d_copies^4``).
     ``alpha_env``: envelope exponent ``-2 sum ln max_i P_t[i, i] / sum ln b_t``
-    (Hadamard: ``-2 log_b w``, w the copy weight).
+    (Hadamard: ``-2 log_b w``, w the copy weight): the decay of the largest two-point MI
+    over pairs whose ``m`` lowest digits agree (distances that are multiples of ``b**m``).
+    The envelope is not necessarily reached at ``d = b**m`` itself: in equal-weight
+    ``k = 2`` Hadamard designs those pairs have exactly zero MI (pairs at ``2 b**m`` are
+    on the envelope).
     ``alpha_antipodal``: first-versus-last pair, ``-2 sum ln |P_t[0, b-1]| / sum ln b_t``.
     ``growth``: ``"power"`` (``beta > 0``), ``"constant"`` (k = 1, uncoupled) or ``"log"``
     (k = 1 with boundary coupling). Two-point exponents are those of the uncoupled design.

@@ -103,3 +103,10 @@ def test_bad_types():
         l2m_sim.design("0.5", 1.0)
     with pytest.raises(TypeError, match="branching"):
         l2m_sim.design(0.5, 1.0, branching=4.5)
+
+
+@pytest.mark.parametrize("beta,alpha,kind", [(0.0, 2.0, "avg"), (0.5, 1.0, "env"), (0.0, 2.0, "env")])
+def test_white_noise_target_named_with_what_works(beta, alpha, kind):
+    with pytest.raises(ValueError, match=r"design\(beta=.*white noise.*for example alpha="):
+        l2m_sim.design(beta=beta, alpha=alpha, alpha_kind=kind)
+    l2m_sim.design(beta=beta, alpha=alpha + 0.05, alpha_kind=kind, levels=2)
