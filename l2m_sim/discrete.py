@@ -1,4 +1,4 @@
-r"""The discrete sub-volume family (SPEC section 3.3): hierarchical copies over a finite alphabet.
+r"""The discrete sub-volume family: hierarchical copies over a finite alphabet.
 
 Construction
 ------------

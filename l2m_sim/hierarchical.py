@@ -1,4 +1,4 @@
-"""The hierarchical Gaussian family (SPEC section 3.1): sub-volume bipartite MI, exactly.
+"""The hierarchical Gaussian family: sub-volume bipartite MI, exactly.
 
 Construction (level 0 is one N(0, 1) value). Level ``t`` has branching ``b_t``, copies
 ``k_t`` (``1 <= k_t <= b_t - 1``) and a ``b_t x b_t`` mixing matrix ``M_t`` with unit-norm

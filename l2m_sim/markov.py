@@ -1,4 +1,4 @@
-r"""Discrete Markov processes with exact information structure (SPEC section 3.3).
+r"""Discrete Markov processes with exact information structure.
 
 Two token families:
 

@@ -1,4 +1,4 @@
-r"""The Santa Fe process (SPEC section 3.3): Hilberg-law token data with exact information.
+r"""The Santa Fe process: Hilberg-law token data with exact information.
 
 Construction (Dębowski)
 -----------------------

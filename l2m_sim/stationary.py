@@ -1,4 +1,4 @@
-"""Stationary Gaussian processes (SPEC section 3.2): exact information from the Toeplitz structure.
+"""Stationary Gaussian processes: exact information from the Toeplitz structure.
 
 A zero-mean stationary Gaussian sequence ``W_0..W_{L-1}`` is fixed by its autocovariance
 ``acov[d] = Cov(W_t, W_{t+d})``, ``d = 0..L-1``; its covariance is the symmetric Toeplitz

@@ -3,7 +3,7 @@
 :func:`train` trains one model on one process with **fresh samples every step** and
 returns an :class:`xarray.Dataset`:
 
-* **Gaussian processes**: the loss is the exact conditional KL of the study (SPEC section 2),
+* **Gaussian processes**: the loss is the exact conditional KL of the study,
   per token and channel,
 
       KL_t = (1/C) sum_c [ ln(s_q / s_p) + (s_p^2 + (m_p - m_q)^2) / (2 s_q^2) - 1/2 ],

@@ -1,6 +1,6 @@
 """Tests of ``l2m_sim.hierarchical``: every exact algorithm against an independent computation.
 
-The references here are deliberately naive and written from the mathematics of SPEC 3.1,
+The references here are deliberately naive and written from the mathematics of the construction,
 not from the library code:
 
 * ``ref_factor``    -- the linear map ``W = A eps`` built densely level by level (copies as

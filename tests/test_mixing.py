@@ -37,7 +37,7 @@ def test_paper_mixing_is_the_study_matrix():
 
 
 def test_paper_mixing_copy_part():
-    """P = M_c M_c^T has diagonal 15/16 and antipodal entry -5/16 (SPEC 3.1)."""
+    """P = M_c M_c^T has diagonal 15/16 and antipodal entry -5/16."""
     M = paper_mixing()
     P = M[:, :3] @ M[:, :3].T
     np.testing.assert_allclose(np.diag(P), 15 / 16, atol=1e-15)

@@ -1,6 +1,6 @@
 """Bad input to the hierarchical family raises ValueError/TypeError naming the parameter.
 
-SPEC section 7: never a numba crash, a silent NaN or a hang. Property-based where the
+Never a numba crash, a silent NaN or a hang. Property-based where the
 bad region is a range (hypothesis, derandomized so the suite is reproducible).
 """
 

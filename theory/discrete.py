@@ -1,4 +1,4 @@
-r"""Closed forms of the discrete hierarchical copy family (SPEC section 3.3), derived with sympy.
+r"""Closed forms of the discrete hierarchical copy family, derived with sympy.
 
 Same conventions as ``theory/hierarchical.py`` and ``l2m_sim.discrete``: alphabet size
 ``M``, branching ``b``, copies ``k``, levels ``l``, ``L = b^l``; a cut ``c`` puts positions

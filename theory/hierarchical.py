@@ -1,4 +1,4 @@
-r"""Closed forms of the hierarchical Gaussian family (SPEC section 3.1), derived with sympy.
+r"""Closed forms of the hierarchical Gaussian family, derived with sympy.
 
 Every ``derive_*`` function returns a :class:`Derivation`: a title, a Markdown explanation
 (the argument, with inline LaTeX), displayed equations whose right-hand sides are sympy

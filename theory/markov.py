@@ -1,4 +1,4 @@
-r"""Closed forms of the discrete Markov families (SPEC section 3.3), derived with sympy.
+r"""Closed forms of the discrete Markov families, derived with sympy.
 
 Four derivations, each a :class:`theory.hierarchical.Derivation` whose ``results`` hold
 sympy objects that ``tests/test_theory_markov.py`` evaluates against ``l2m_sim.markov``:

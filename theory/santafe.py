@@ -1,4 +1,4 @@
-r"""Closed forms of the Santa Fe process (SPEC section 3.3), derived with sympy.
+r"""Closed forms of the Santa Fe process, derived with sympy.
 
 Same conventions as ``l2m_sim.santafe``: ``K`` facts with weights ``p_k`` (Zipf,
 ``p_k = k^(-a) / H_K(a)``), fair fact bits fixed per sequence, token ``X_t = (K_t, Z_{K_t})``;

@@ -1,4 +1,4 @@
-r"""Closed forms of the stationary Gaussian family (SPEC section 3.2), derived with sympy.
+r"""Closed forms of the stationary Gaussian family, derived with sympy.
 
 Each ``derive_*`` returns a :class:`theory.hierarchical.Derivation` (title, Markdown
 explanation, displayed equations, exact sympy checks, and a ``results`` dict of named
