@@ -146,9 +146,13 @@ def _batch_terms(model, process, x_np):
         logq = torch.log_softmax(model.logits(tok), dim=-1)
         nll = -logq.gather(-1, tok[..., None])[..., 0]
         with torch.no_grad():
-            logp = torch.log(p.clamp_min(1e-300))
-            kl = (p * (logp - logq)).sum(-1)
-            nll_exact = -logp.gather(-1, tok[..., None])[..., 0]
+            # 0 ln 0 = 0: exact conditionals may be exactly 0 (e.g. a fact already seen), and
+            # no clamp survives float32 (1e-300 underflows to 0, and 0 * -inf is NaN)
+            pd = p.double()
+            logp = torch.where(pd > 0, torch.log(pd.clamp_min(1e-300)), torch.zeros_like(pd))
+            kl = torch.where(pd > 0, pd * (logp - logq.double()), torch.zeros_like(pd)).sum(-1)
+            kl = kl.to(logq.dtype)
+            nll_exact = -logp.gather(-1, tok[..., None])[..., 0].to(logq.dtype)
         return nll, kl, nll, nll_exact
     x3 = _as_btc(x_np)
     mu_p, sd_p = process.conditional_moments(x_np)
