@@ -354,9 +354,10 @@ def main(argv=None):
     grid = run_sweep(Sweep.from_configs(grid_configs(a.scale, lrs)),
                      out / f"l2m_phase_{a.scale}_cells.nc", scheduler=a.scheduler,
                      workers=a.workers)
-    bad = grid["status"].where(grid["status"] == "error", drop=True)
-    if bad.size:
-        print("failed cells:", np.unique(grid["message"].values))
+    st, msg = grid["status"].values.ravel(), grid["message"].values.ravel()
+    errors = sorted({str(m) for s_, m in zip(st, msg) if s_ == "error"})
+    if errors:
+        print("failed cells:", errors)
     print("linear-state reference at its optimum (exact expected KL, L-BFGS):")
     fits = exact_fits(SCALES[a.scale]["fit_lengths"], SCALES[a.scale]["states"],
                       out / f"l2m_phase_{a.scale}_fit.nc.cells", SCALES[a.scale]["fit_iter"])
