@@ -188,7 +188,7 @@ def _ar_step_down(phi):
     ks = np.zeros(p)
     for t in range(p, 0, -1):
         k = a[t - 1]
-        if not abs(k) < 1.0:
+        if not abs(k) < 1.0 - 1e-10:  # a root on the unit circle within rounding is not stationary
             return None
         ks[t - 1] = k
         if t > 1:

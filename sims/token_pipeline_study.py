@@ -49,8 +49,11 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+if __name__ == "__main__":
+    # one thread when run as a script; never when imported (the test suite imports it after
+    # numba's threads are running, and changing NUMBA_NUM_THREADS then breaks later calls)
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
