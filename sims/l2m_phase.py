@@ -64,7 +64,8 @@ SCALES = {
                  lrs=(1e-2,), fit_iter=20),
     "cpu": dict(lengths=[16, 64], fit_lengths=[16, 64, 256],
                 states=[1, 2, 4, 8, 13, 16, 32, 40, 64],
-                steps={16: 1500, 64: 2000}, eval=128, lrs=LRS, fit_iter=500),
+                steps={16: 1500, 64: 2000}, eval=128, lrs=LRS, fit_iter=500,
+                long=dict(length=64, steps=6000)),
     "gpu": dict(lengths=[16, 64, 256, 1024, 4096], fit_lengths=[16, 64, 256],
                 states=[1, 2, 4, 8, 13, 16, 32, 40, 64, 121, 128, 256, 364, 512, 1024],
                 steps={16: 3000, 64: 6000, 256: 12000, 1024: 20000, 4096: 30000}, eval=256,
@@ -115,6 +116,37 @@ def grid_configs(scale, lrs):
         for model in FULL_MODELS:
             out.append(_job(L, model, 0, lrs[model], 0, s["steps"][L], s["eval"]))
     return out
+
+
+def long_configs(scale, lrs):
+    """The longer-training stage (``--long``): StateCore at one length, 3x the steps, same
+    lr and seed -- does the KL at that length keep falling, and where does it settle?"""
+    s = SCALES[scale]
+    lg = s.get("long")
+    if not lg:
+        return []
+    return [_job(lg["length"], "state_core", d, lrs["state_core"], 0, lg["steps"], s["eval"])
+            for d in s["states"]]
+
+
+def add_long(ds: xr.Dataset, long: xr.Dataset, scale: str) -> xr.Dataset:
+    s = SCALES[scale]
+    lg = s["long"]
+    g = long.squeeze(["process", "seed", "lr", "model", "length"], drop=True)
+    ds["kl_long"] = (("state",), g["kl"].sel(state=s["states"]).values, {
+        "units": "nats", "long_name": f"StateCore held-out KL after {lg['steps']} steps at "
+                                      f"L = {lg['length']}"})
+    ds["converged_long"] = (("state",), g["converged"].sel(state=s["states"]).values == 1)
+    ds["kl_long_curve"] = (("state", "quarter"), g["kl_curve"].sel(state=s["states"]).values,
+                           {"units": "nats"})
+    d_long = required_state(ds["kl_long"].values, s["states"])
+    ds.attrs["long_length"] = lg["length"]
+    ds.attrs["long_steps"] = lg["steps"]
+    ds.attrs["required_state_long"] = d_long
+    L0 = min(s["lengths"])
+    d0 = float(ds["required_state"].sel(estimator="state_core", length=L0))
+    ds.attrs["beta_hat_state_core_long"] = fit_beta([L0, lg["length"]], [d0, d_long])
+    return ds
 
 
 def exact_yardsticks(lengths, states) -> xr.Dataset:
@@ -286,6 +318,11 @@ def report(ds: xr.Dataset) -> None:
     for k, v in ds.attrs.items():
         if k.startswith("beta_"):
             print(f"  {k} = {v:.3f}")
+    if "kl_long" in ds:
+        print(f"\nStateCore at L = {ds.attrs['long_length']}, {ds.attrs['long_steps']} steps:")
+        for d, v, c in zip(ds.state.values, ds.kl_long.values, ds.converged_long.values):
+            print(f"  d = {int(d):>3}: {v:.4f}{'' if c else '*'}")
+        print(f"  d* = {ds.attrs['required_state_long']:g}")
 
 
 def figure(ds: xr.Dataset, path: Path) -> None:
@@ -341,6 +378,8 @@ def main(argv=None):
     ap.add_argument("--scheduler", default=None, help="None (in process), 'local' or an address")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--lr-only", action="store_true", help="run the lr selection and stop")
+    ap.add_argument("--long", action="store_true",
+                    help="also the longer-training stage (StateCore, 3x steps at one length)")
     a = ap.parse_args(argv)
     out = Path(a.out) if a.out else RESULTS
     out.mkdir(parents=True, exist_ok=True)
@@ -362,6 +401,11 @@ def main(argv=None):
     fits = exact_fits(SCALES[a.scale]["fit_lengths"], SCALES[a.scale]["states"],
                       out / f"l2m_phase_{a.scale}_fit.nc.cells", SCALES[a.scale]["fit_iter"])
     ds = assemble(grid, lr_ds, lrs, a.scale, fits)
+    if a.long and long_configs(a.scale, lrs):
+        long = run_sweep(Sweep.from_configs(long_configs(a.scale, lrs)),
+                         out / f"l2m_phase_{a.scale}_long.nc", scheduler=a.scheduler,
+                         workers=a.workers)
+        ds = add_long(ds, long, a.scale)
     name = "l2m_phase" if a.scale == "cpu" else f"l2m_phase_{a.scale}"
     ds.to_netcdf(out / f"{name}.nc", engine="h5netcdf")
     figure(ds, out / f"{name}.png")

@@ -527,3 +527,40 @@ class MixerStackModel(SequenceModel):
             h = h + out
             new.append((conv, ssm))
         return self.norm_f(h), new
+
+
+class LayerStackModel(SequenceModel):
+    """``n_layer`` residual layers that each carry one state vector between steps (GRU,
+    StateCore) and a final norm; a subclass provides ``_make_layer()`` (a module with
+    ``forward(h)`` and ``step(h, state, position) -> (h, state)``) and ``_state_width()``."""
+
+    def _make_layer(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _state_width(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _build_backbone(self):
+        self.layers = nn.ModuleList(self._make_layer() for _ in range(self.config.n_layer))
+        self.norm_f = nn.LayerNorm(self.config.d_model)
+
+    def _backbone(self, h):
+        for layer in self.layers:
+            h = layer(h)
+        return self.norm_f(h)
+
+    def _init_layers(self, batch, device, dtype):
+        return [(torch.zeros(batch, self._state_width(), device=device, dtype=dtype),)
+                for _ in range(self.config.n_layer)]
+
+    def _backbone_step(self, h, layers, position):
+        new = []
+        for layer, (s,) in zip(self.layers, layers):
+            h, s = layer.step(h, s, position)
+            new.append((s,))
+        return self.norm_f(h), new
+
+    def history_state_size(self, position) -> int:
+        """``n_layer`` times the per-layer state width, at every position."""
+        check_int("position", position, 0, None)
+        return self.config.n_layer * self._state_width()

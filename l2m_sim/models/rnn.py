@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..protocol import check_int
-from ._common import BaseConfig, SequenceModel
+from ._common import BaseConfig, LayerStackModel, SequenceModel
 from .gpt import MLP
 
 __all__ = ["LinearAttentionConfig", "LinearAttention", "GRUConfig", "GRU"]
@@ -188,38 +188,18 @@ class GRULayer(nn.Module):
     def forward(self, h):
         return h + self.gru(self.norm(h))[0]
 
-    def step(self, h, state):
+    def step(self, h, state, position=None):
         out, new = self.gru(self.norm(h)[:, None, :], state[None].contiguous())
         return h + out[:, 0], new[0]
 
 
-class GRU(SequenceModel):
+class GRU(LayerStackModel):
     """Residual GRU stack (state ``n_layer * d_model`` floats per sequence)."""
 
     config_class = GRUConfig
 
-    def _build_backbone(self):
-        c = self.config
-        self.layers = nn.ModuleList(GRULayer(c.d_model) for _ in range(c.n_layer))
-        self.norm_f = nn.LayerNorm(c.d_model)
+    def _make_layer(self):
+        return GRULayer(self.config.d_model)
 
-    def _backbone(self, h):
-        for layer in self.layers:
-            h = layer(h)
-        return self.norm_f(h)
-
-    def _init_layers(self, batch, device, dtype):
-        return [(torch.zeros(batch, self.config.d_model, device=device, dtype=dtype),)
-                for _ in range(self.config.n_layer)]
-
-    def _backbone_step(self, h, layers, position):
-        new = []
-        for layer, (s,) in zip(self.layers, layers):
-            h, s = layer.step(h, s)
-            new.append((s,))
-        return self.norm_f(h), new
-
-    def history_state_size(self, position) -> int:
-        """``n_layer * d_model`` at every position."""
-        check_int("position", position, 0, None)
-        return self.config.n_layer * self.config.d_model
+    def _state_width(self) -> int:
+        return self.config.d_model

@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..protocol import check_int
-from ._common import BaseConfig, SequenceModel, check_float
+from ._common import BaseConfig, LayerStackModel, check_float
 
 __all__ = ["StateCoreConfig", "StateCore"]
 
@@ -156,37 +156,16 @@ class StateCoreLayer(nn.Module):
         return h + self.mlp(self.norm2(h)), z
 
 
-class StateCore(SequenceModel):
-    """Wide per-token model around a selective linear state of ``state_size`` floats."""
+class StateCore(LayerStackModel):
+    """Wide per-token model around a selective linear state of ``state_size`` floats
+    (``history_state_size = n_layer * state_size`` at every position)."""
 
     config_class = StateCoreConfig
 
-    def _build_backbone(self):
+    def _make_layer(self):
         c = self.config
-        self.layers = nn.ModuleList(
-            StateCoreLayer(c.d_model, c.state_size, c.mlp_ratio, (c.keep_min, c.keep_max),
-                           c.max_len if c.position_gates else None)
-            for _ in range(c.n_layer))
-        self.norm_f = nn.LayerNorm(c.d_model)
+        return StateCoreLayer(c.d_model, c.state_size, c.mlp_ratio, (c.keep_min, c.keep_max),
+                              c.max_len if c.position_gates else None)
 
-    def _backbone(self, h):
-        for layer in self.layers:
-            h = layer(h)
-        return self.norm_f(h)
-
-    def _init_layers(self, batch, device, dtype):
-        return [(torch.zeros(batch, self.config.state_size, device=device, dtype=dtype),)
-                for _ in range(self.config.n_layer)]
-
-    def _backbone_step(self, h, layers, position):
-        new = []
-        for layer, (z,) in zip(self.layers, layers):
-            h, z = layer.step(h, z, position)
-            new.append((z,))
-        return self.norm_f(h), new
-
-    def history_state_size(self, position) -> int:
-        """``n_layer * state_size`` at every position."""
-        check_int("position", position, 0, None)
-        return self.config.n_layer * self.config.state_size
-
+    def _state_width(self) -> int:
+        return self.config.state_size
