@@ -61,7 +61,7 @@ SCALES = {
     # lengths: trained grid; fit_lengths: the linear state at its optimum and the exact
     # yardsticks; states: powers of 2 plus the exact state orders (1, 4, 13, 40, 121, 364)
     "tiny": dict(lengths=[16], fit_lengths=[16], states=[1, 4], steps={16: 8}, eval=8,
-                 lrs=(1e-2,), fit_iter=20),
+                 lrs=(1e-2,), fit_iter=20, long=dict(length=16, steps=12)),
     "cpu": dict(lengths=[16, 64], fit_lengths=[16, 64, 256],
                 states=[1, 2, 4, 8, 13, 16, 32, 40, 64],
                 steps={16: 1500, 64: 2000}, eval=128, lrs=LRS, fit_iter=500,
@@ -229,7 +229,7 @@ def required_state(kl: np.ndarray, states, tol=TOL) -> float:
 def fit_beta(lengths, dstar) -> float:
     x, y = np.log(np.asarray(lengths, float)), np.log(np.asarray(dstar, float))
     ok = np.isfinite(y)
-    if ok.sum() < 2:
+    if len(np.unique(x[ok])) < 2:  # a slope needs two distinct lengths
         return float("nan")
     return float(np.polyfit(x[ok], y[ok], 1)[0])
 

@@ -49,7 +49,7 @@ def test_l2m_phase_tiny(tmp_path):
     import l2m_sim
 
     mod = load("l2m_phase")
-    assert mod.main(["--scale", "tiny", "--out", str(tmp_path)]) == 0
+    assert mod.main(["--scale", "tiny", "--out", str(tmp_path), "--long"]) == 0
     assert (tmp_path / "l2m_phase_tiny.png").exists()
     ds = xr.open_dataset(tmp_path / "l2m_phase_tiny.nc", engine="h5netcdf")
     assert {"model", "length", "state"} <= set(ds["kl"].dims)
@@ -70,6 +70,7 @@ def test_l2m_phase_tiny(tmp_path):
         assert float(ds.linear_bound.sel(length=L0, state=d)) == pytest.approx(
             linear_state_kl(p, int(d))["per_token"], abs=1e-12)
     assert np.all(np.isfinite(ds["kl"].values)) and np.all(np.isfinite(ds["kl_fit"].values))
+    assert ds["kl_long"].dims == ("state",) and ds.attrs["long_steps"] == 12
 
 
 def test_token_pipeline_study_fast(tmp_path):
