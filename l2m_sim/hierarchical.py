@@ -50,7 +50,7 @@ import scipy.linalg
 from . import _hier_kernels as K
 from .mixing import hadamard_mixing, pair_mi_weights, paper_mixing, validate_mixing
 from ._limits import check_memory
-from .protocol import as_channel_rows, as_generator, check_cut, check_int
+from .protocol import as_cuts, as_channel_rows, as_generator, check_cut, check_int
 
 __all__ = ["HierarchicalGaussian", "Level", "Exponents", "paper_family", "DEFAULT_COUPLING"]
 
@@ -122,18 +122,6 @@ class Exponents:
     alpha_env: float
     alpha_antipodal: float
     growth: str
-
-
-def _as_cuts(cut, length):
-    """Return (array of validated cuts, was_scalar)."""
-    if cut is None or isinstance(cut, numbers.Integral) or np.ndim(cut) == 0:
-        return np.array([check_cut(cut, length)]), True
-    arr = np.asarray(cut)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"cut must be an integer or an array of integers, got dtype {arr.dtype}")
-    if arr.size and (arr.min() < 1 or arr.max() > length - 1):
-        raise ValueError(f"cut must be in [1, {length - 1}], got values in [{arr.min()}, {arr.max()}]")
-    return arr.astype(np.int64), False
 
 
 #: Bottom levels whose block holds at most this many values are sampled as one dense map.
@@ -563,7 +551,7 @@ class HierarchicalGaussian:
         an integer array of cuts returns an array. Uncoupled: O(L) from forward and reversed
         conditional stds. Coupled: dense Cholesky (``L <= DENSE_MAX``).
         """
-        cuts, scalar = _as_cuts(cut, self.length)
+        cuts, scalar = as_cuts(cut, self.length)
         if self.coupled:
             self._check_dense("bipartite_mi() of a coupled design")
         if scalar:

@@ -46,7 +46,7 @@ import scipy.sparse.csgraph
 
 from . import _markov_kernels as K
 from ._limits import check_memory
-from .protocol import as_generator, check_cut, check_int, check_position
+from .protocol import as_cuts, as_generator, check_cut, check_int, check_position
 
 __all__ = [
     "MarkovChain",
@@ -175,17 +175,10 @@ def _as_positions(name, value, length):
 
 
 def _as_cuts(cut, length):
-    """Validate a cut or an integer array of cuts; return (array of Python ints, scalar)."""
-    if cut is None or isinstance(cut, numbers.Integral) or np.ndim(cut) == 0:
-        return np.array([check_cut(cut, length)], dtype=object), True
-    arr = np.asarray(cut)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"cut must be an integer or an array of integers, got dtype {arr.dtype}")
-    if length < 2:
-        raise ValueError(f"a bipartite cut needs length >= 2, got length {length}")
-    if arr.size and (arr.min() < 1 or arr.max() > length - 1):
-        raise ValueError(f"cut must be in [1, {length - 1}], got values in [{arr.min()}, {arr.max()}]")
-    return arr.astype(object), False
+    """:func:`l2m_sim.protocol.as_cuts` with Python-int elements (exact integer arithmetic
+    on long chains)."""
+    cuts, scalar = as_cuts(cut, length)
+    return cuts.astype(object), scalar
 
 
 def _cumulative(P):

@@ -31,6 +31,7 @@ __all__ = [
     "as_generator",
     "check_int",
     "check_cut",
+    "as_cuts",
     "check_position",
     "as_channel_rows",
 ]
@@ -185,3 +186,18 @@ def as_channel_rows(x, length: int, channels: int):
         return np.moveaxis(a.reshape(-1, C, L), 1, 2).reshape(shape)
 
     return rows, restore
+
+
+def as_cuts(cut, length):
+    """Validate a cut (``None``: the middle) or an integer array of cuts in ``1..length-1``;
+    return ``(int64 array, was_scalar)``. The one cut parser of the exact-MI methods."""
+    if cut is None or isinstance(cut, numbers.Integral) or np.ndim(cut) == 0:
+        return np.array([check_cut(cut, length)], dtype=np.int64), True
+    arr = np.asarray(cut)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"cut must be an integer or an array of integers, got dtype {arr.dtype}")
+    if length < 2:
+        raise ValueError(f"a bipartite cut needs length >= 2, got length {length}")
+    if arr.size and (arr.min() < 1 or arr.max() > length - 1):
+        raise ValueError(f"cut must be in [1, {length - 1}], got values in [{arr.min()}, {arr.max()}]")
+    return arr.astype(np.int64), False

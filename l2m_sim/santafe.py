@@ -41,7 +41,7 @@ import scipy.special
 
 from . import _santafe_kernels as K
 from ._limits import check_memory
-from .protocol import as_generator, check_cut, check_int, check_position
+from .protocol import as_cuts, as_generator, check_cut, check_int, check_position
 
 __all__ = ["SantaFe", "DriftingSantaFe", "SantaFeExponents", "FACTS_MAX", "LENGTH_MAX"]
 
@@ -102,20 +102,6 @@ def _as_tokens(tokens, length, vocab):
                          f"got values in [{arr.min()}, {arr.max()}]")
     one = arr.ndim == 1
     return np.ascontiguousarray(arr.reshape(-1, length), dtype=np.int64), one
-
-
-def _as_cuts(cut, length):
-    """Validate a cut or an integer array of cuts; return (int64 array, scalar)."""
-    if cut is None or isinstance(cut, numbers.Integral) or np.ndim(cut) == 0:
-        return np.array([check_cut(cut, length)], dtype=np.int64), True
-    arr = np.asarray(cut)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"cut must be an integer or an array of integers, got dtype {arr.dtype}")
-    if length < 2:
-        raise ValueError(f"a bipartite cut needs length >= 2, got length {length}")
-    if arr.size and (arr.min() < 1 or arr.max() > length - 1):
-        raise ValueError(f"cut must be in [1, {length - 1}], got values in [{arr.min()}, {arr.max()}]")
-    return arr.astype(np.int64), False
 
 
 def _as_positions(name, value, length):
@@ -253,7 +239,7 @@ class SantaFe:
 
         ``cut`` in ``1..L-1`` (``None``: ``L // 2``); an integer array of cuts returns an array.
         """
-        cuts, scalar = _as_cuts(cut, self.length)
+        cuts, scalar = as_cuts(cut, self.length)
         L = self.length
         vals = np.empty(cuts.size)
         for i, c in enumerate(cuts.ravel()):
@@ -272,7 +258,7 @@ class SantaFe:
         (relative error ``O(L^(-1/a))``); with the truncated normaliser ``H_K(a)`` it also
         tracks a finite ``K`` as long as ``L p_K << 1``.
         """
-        cuts, scalar = _as_cuts(cut, self.length)
+        cuts, scalar = as_cuts(cut, self.length)
         a, L = self.exponent, self.length
         c = cuts.astype(np.float64)
         s = 1.0 / a
@@ -568,7 +554,7 @@ class DriftingSantaFe(SantaFe):
 
     def bipartite_mi(self, cut=None):
         """Exact ``I(X_{0:c}; X_{c:L})`` nats (class docstring), O(K L) per cut."""
-        cuts, scalar = _as_cuts(cut, self.length)
+        cuts, scalar = as_cuts(cut, self.length)
         L = self.length
         d = np.arange(1, L, dtype=np.float64)
         block = max(1, 2**22 // max(1, L))

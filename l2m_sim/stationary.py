@@ -53,7 +53,7 @@ import scipy.linalg
 
 from . import _stationary_kernels as K
 from ._limits import check_memory
-from .protocol import as_channel_rows, as_generator, check_cut, check_int
+from .protocol import as_cuts, as_channel_rows, as_generator, check_cut, check_int
 
 __all__ = [
     "StationaryGaussian",
@@ -124,20 +124,6 @@ def _real_vector(name, value, allow_empty=True):
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite (no NaN or inf)")
     return arr
-
-
-def _as_cuts(cut, length):
-    """Return (array of validated cuts, was_scalar)."""
-    if cut is None or isinstance(cut, numbers.Integral) or np.ndim(cut) == 0:
-        return np.array([check_cut(cut, length)]), True
-    arr = np.asarray(cut)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"cut must be an integer or an array of integers, got dtype {arr.dtype}")
-    if length < 2:
-        raise ValueError(f"a bipartite cut needs length >= 2, got length {length}")
-    if arr.size and (arr.min() < 1 or arr.max() > length - 1):
-        raise ValueError(f"cut must be in [1, {length - 1}], got values in [{arr.min()}, {arr.max()}]")
-    return arr.astype(np.int64), False
 
 
 def _clip_rounding(mi):
@@ -537,7 +523,7 @@ class StationaryGaussian:
         non-negative terms (no cancellation), equal to ``1/2 [ln det Sigma_XX + ln det
         Sigma_YY - ln det Sigma]``.
         """
-        cuts, scalar = _as_cuts(cut, self.length)
+        cuts, scalar = as_cuts(cut, self.length)
         if not scalar:
             return self.bipartite_mi_profile()[cuts - 1]
         lam = self._log_one_minus_k2

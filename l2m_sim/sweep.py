@@ -414,7 +414,7 @@ class StateJob(Job):
     def run(self) -> xr.Dataset:
         from .registry import make_process
         from .training import train
-        from .yardsticks import linear_state_kl
+        from .yardsticks import linear_state_kl, predictable_information
 
         p = make_process(self.process, self.length)
         mc = {}
@@ -433,8 +433,7 @@ class StateJob(Job):
         out["kl_curve"] = (("quarter",), curve, {"units": "nats", "long_name": "held-out KL "
                            "after each quarter of training (last 4 evaluations)"})
         out = out.assign_coords(quarter=np.arange(1, 5))
-        v = np.asarray(p.conditional_stds(), dtype=float) ** 2
-        out["predictable"] = ((), float(0.5 * np.mean(-np.log(v))), {
+        out["predictable"] = ((), predictable_information(p), {
             "units": "nats", "long_name": "KL of the marginal predictor N(0, 1) per token "
                                           "(the predictable information)"})
         lb = linear_state_kl(p, self.state)["per_token"] if self.state else 0.0

@@ -36,7 +36,8 @@ import numpy as np
 
 from .protocol import check_cut, check_int
 
-__all__ = ["window_kl", "linear_state_kl", "linear_state_bound", "state_order"]
+__all__ = ["window_kl", "linear_state_kl", "linear_state_bound", "state_order",
+           "predictable_information"]
 
 
 def _conditional_variances(process) -> np.ndarray:
@@ -131,3 +132,10 @@ def state_order(process, cuts=None, tol: float = 1e-10) -> int:
     """Exact minimal linear history state (floats, all channels) for KL 0: the largest
     number of canonical correlations above ``tol`` at any of ``cuts`` (default: all)."""
     return max(int(np.sum(_canonical(process, c) > tol)) for c in _cuts_of(process, cuts))
+
+
+def predictable_information(process) -> float:
+    """KL of the marginal predictor ``N(0, 1)`` per token and channel (nats): the most any
+    predictor can gain over knowing nothing, ``1/2 mean_t ln(1 / v_t)`` from the exact
+    conditional variances ``v_t`` (unit-variance processes)."""
+    return float(0.5 * np.mean(-np.log(_conditional_variances(process))))

@@ -217,6 +217,28 @@ class LinearState(_LinearReference):
         return self.config.channels * self.config.state_size
 
 
+def _population(model, process):
+    """The exact-expectation batch: the ``L`` columns of the Cholesky factor ``R`` of the
+    covariance as sequences (every channel), and the exact conditional variances."""
+    S = np.asarray(process.covariance(), dtype=float)
+    L = S.shape[0]
+    if L > model.config.max_len:
+        raise ValueError(f"process length {L} exceeds the model's max_len={model.config.max_len}")
+    R = np.linalg.cholesky(S)
+    p = next(model.parameters())
+    X = torch.as_tensor(R.T[:, :, None].repeat(model.config.channels, axis=2), dtype=p.dtype,
+                        device=p.device)
+    v = torch.as_tensor(np.diag(R) ** 2, dtype=p.dtype, device=p.device)
+    return X, v
+
+
+def _expected_terms(model, X, v):
+    """``(E (x_t - mean_t)^2, expected KL per token)`` for the population batch ``X``."""
+    mean, _ = model(X)
+    err = ((X - mean) ** 2).sum(0).mean(-1)  # (L,)
+    return err, 0.5 * torch.log(err / v).mean()
+
+
 def expected_kl(model, process) -> torch.Tensor:
     """Exact expected KL per token and channel of a linear reference learner on a Gaussian
     process, as a differentiable scalar.
@@ -227,18 +249,7 @@ def expected_kl(model, process) -> torch.Tensor:
     position the KL is ``1/2 ln(E (x_t - mean_t)^2 / v_t)`` (``v_t`` the exact conditional
     variance). No sampling: its minimum over the parameters is the class's optimum.
     """
-    S = np.asarray(process.covariance(), dtype=float)
-    L = S.shape[0]
-    if L > model.config.max_len:
-        raise ValueError(f"process length {L} exceeds the model's max_len={model.config.max_len}")
-    R = np.linalg.cholesky(S)
-    v = np.diag(R) ** 2
-    p = next(model.parameters())
-    X = torch.as_tensor(R.T[:, :, None].repeat(model.config.channels, axis=2), dtype=p.dtype,
-                        device=p.device)
-    mean, _ = model(X)
-    err = ((X - mean) ** 2).sum(0).mean(-1)  # (L,)
-    return 0.5 * torch.log(err / torch.as_tensor(v, dtype=p.dtype, device=p.device)).mean()
+    return _expected_terms(model, *_population(model, process))[1]
 
 
 def fit_exact(model, process, max_iter: int = 500, tol: float = 1e-10) -> float:
@@ -246,26 +257,23 @@ def fit_exact(model, process, max_iter: int = 500, tol: float = 1e-10) -> float:
     ``log_std`` to the optimal per-position std and returns the final expected KL (nats per
     token and channel). For ``CausalLinear`` the optimum is 0; for ``LinearState`` the result
     is an upper bound on its class's optimum (a local minimum), to be read beside the exact
-    lower bound :func:`l2m_sim.yardsticks.linear_state_bound`."""
+    lower bound :func:`l2m_sim.yardsticks.linear_state_bound`. The covariance and its
+    Cholesky factor are computed once, not at every evaluation."""
     max_iter = check_int("max_iter", max_iter, 1, 100_000)
     model.double()
+    X, v = _population(model, process)
     opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=max_iter, history_size=50,
                             line_search_fn="strong_wolfe", tolerance_grad=tol,
                             tolerance_change=tol * 1e-2)
 
     def closure():
         opt.zero_grad()
-        loss = expected_kl(model, process)
+        loss = _expected_terms(model, X, v)[1]
         loss.backward()
         return loss
 
     opt.step(closure)
     with torch.no_grad():
-        S = np.asarray(process.covariance(), dtype=float)
-        R = np.linalg.cholesky(S)
-        X = torch.as_tensor(R.T[:, :, None].repeat(model.config.channels, axis=2),
-                            dtype=torch.float64)
-        mean, _ = model(X)
-        err = ((X - mean) ** 2).sum(0).mean(-1)
+        err, _ = _expected_terms(model, X, v)
         model.log_std[: len(err)] = 0.5 * torch.log(err)
-        return float(expected_kl(model, process))
+        return float(_expected_terms(model, X, v)[1])

@@ -34,7 +34,7 @@ import l2m_sim  # noqa: E402
 from l2m_sim.models import LinearState, LinearStateConfig  # noqa: E402
 from l2m_sim.models.linear import fit_exact  # noqa: E402
 from l2m_sim.training import train  # noqa: E402
-from l2m_sim.yardsticks import linear_state_bound, state_order  # noqa: E402
+from l2m_sim.yardsticks import linear_state_bound, predictable_information, state_order  # noqa: E402
 
 PAIR_MI = 2.0
 
@@ -82,7 +82,7 @@ def main(argv=None):
         neural[d] = float(ds.kl)
     gpt = float(train(p, "gpt", model_config=dict(d_model=32, n_layer=2), steps=steps, lr=1e-2,
                       batch_size=16, eval_samples=64, threads=1).kl)
-    pred = float(0.5 * np.mean(-np.log(np.asarray(p.conditional_stds()) ** 2)))
+    pred = predictable_information(p)
     print(f"\nL = {L}: held-out KL per token (predictable information {pred:.4f} nats)")
     print(f"{'d':>4} {'exact bound':>12} {'linear at optimum':>18} {'StateCore':>10}")
     for d, b, f in zip(dims, bound, fit):
