@@ -37,7 +37,7 @@ import numpy as np
 from .protocol import check_cut, check_int
 
 __all__ = ["window_kl", "linear_state_kl", "linear_state_bound", "state_order",
-           "predictable_information"]
+           "predictable_information", "dense_canonical_correlations"]
 
 
 def _conditional_variances(process) -> np.ndarray:
@@ -101,11 +101,25 @@ def _cuts_of(process, cuts):
     return [check_cut(c, L) for c in np.atleast_1d(np.asarray(cuts)).tolist()]
 
 
+def dense_canonical_correlations(S, cut: int) -> np.ndarray:
+    """Canonical correlations between ``x_{<cut}`` and ``x_{>=cut}`` of a zero-mean Gaussian
+    with dense covariance ``S`` (descending): the singular values of
+    ``L_p^{-1} S_{pf} L_f^{-T}`` (``L_p``, ``L_f`` the Cholesky factors of the two blocks)."""
+    S = np.asarray(S, dtype=float)
+    c = check_cut(cut, S.shape[0])
+    Lp = np.linalg.cholesky(S[:c, :c])
+    Lf = np.linalg.cholesky(S[c:, c:])
+    M = np.linalg.solve(Lp, np.linalg.solve(Lf, S[c:, :c]).T)
+    return np.clip(np.linalg.svd(M, compute_uv=False), 0.0, 1.0)
+
+
 def _canonical(process, cut):
-    if not hasattr(process, "canonical_correlations"):
-        raise TypeError(f"{type(process).__name__} has no canonical correlations "
-                        f"(canonical_correlations); the linear-state yardsticks need them")
-    return np.asarray(process.canonical_correlations(cut), dtype=float)
+    if hasattr(process, "canonical_correlations"):
+        return np.asarray(process.canonical_correlations(cut), dtype=float)
+    if hasattr(process, "covariance"):
+        return dense_canonical_correlations(process.covariance(), cut)
+    raise TypeError(f"{type(process).__name__} has neither canonical correlations nor a "
+                    f"covariance; the linear-state yardsticks need a Gaussian process")
 
 
 def linear_state_bound(process, dim: int, cuts=None) -> dict:

@@ -21,10 +21,15 @@ from l2m_sim.models import (
     StateCore,
     StateCoreConfig,
 )
-from l2m_sim.models.linear import expected_kl, fit_exact
+from l2m_sim.models.linear import expected_kl, fit_exact, realize
 from l2m_sim.models.statecore import gated_scan, gated_scan_reference
 from l2m_sim.training import is_converged
-from l2m_sim.yardsticks import linear_state_bound, linear_state_kl, state_order
+from l2m_sim.yardsticks import (
+    dense_canonical_correlations,
+    linear_state_bound,
+    linear_state_kl,
+    state_order,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -134,9 +139,19 @@ def test_linear_state_bound_all_cuts():
     assert linear_state_bound(p, order - 1)["total"] > 0.1
 
 
-def test_yardsticks_need_canonical_correlations():
-    with pytest.raises(TypeError, match="canonical"):
-        state_order(l2m_sim.AR1(0.5, 8))
+def test_yardsticks_dense_canonical_correlations():
+    """Processes without closed-form canonical correlations use the dense ones; on the
+    hierarchical family the two agree at every cut."""
+    p = HierarchicalGaussian(4, 3, 2, pair_mi=1.0)
+    for c in range(1, p.length):
+        fast = np.sort(np.asarray(p.canonical_correlations(c)))[::-1]
+        dense = dense_canonical_correlations(p.covariance(), c)
+        np.testing.assert_allclose(dense[: fast.size], fast, atol=1e-10)
+        assert np.all(dense[fast.size:] < 1e-10)
+    assert state_order(l2m_sim.AR1(0.5, 8)) == 1  # Markov: one float carries the past
+    assert state_order(make_process("arma:length=16")) == 1
+    with pytest.raises(TypeError, match="covariance"):
+        state_order(make_process("markov-binary:length=8"))
     with pytest.raises(ValueError, match="dim"):
         linear_state_bound(HierarchicalGaussian(4, 3, 1), -1)
 
@@ -261,6 +276,55 @@ def test_linear_state_exact_optimum_bracket():
             assert kl < 1e-4
         else:
             assert kl < 1.3 * lower
+
+
+@pytest.mark.parametrize("pid,levels", [("hierarchical", 2), ("hierarchical", 3),
+                                         ("ar1", None), ("arma", None)])
+def test_realize_at_the_state_order_is_the_exact_predictor(pid, levels):
+    """The subspace realisation of order state_order(p) reproduces the exact conditionals:
+    its predictor matrix equals the dense G = I - diag(R) R^-1 and its stds diag(R)."""
+    if pid == "hierarchical":
+        p = HierarchicalGaussian(4, 3, levels, pair_mi=2.0)
+    else:
+        p = make_process(f"{pid}:length=24")
+    L = p.length
+    order = state_order(p)
+    assert order == {2: 4, 3: 13}.get(levels, {"ar1": 1, "arma": 1}.get(pid))
+    m = realize(p, order)
+    R = np.linalg.cholesky(p.covariance())
+    G_exact = np.eye(L) - np.diag(np.diag(R)) @ np.linalg.inv(R)
+    np.testing.assert_allclose(_G(m, L), G_exact, atol=1e-9)
+    np.testing.assert_allclose(m.log_std.detach().numpy(), np.log(np.diag(R)), atol=1e-12)
+    x = p.sample(3, rng=1)
+    np.testing.assert_allclose(m.conditional_moments(x)[0], p.conditional_moments(x)[0],
+                               atol=1e-9)
+    with torch.no_grad():
+        assert abs(float(expected_kl(m, p))) < 1e-10
+        assert abs(float(expected_kl(realize(p, order + 3), p))) < 1e-10
+    # one float short of the order: no longer exact, and never below the exact bound
+    if order > 1:
+        short = realize(p, order - 1)
+        with torch.no_grad():
+            kl = float(expected_kl(short, p))
+        assert kl > 1e-3 and kl >= linear_state_bound(p, order - 1)["per_token"] - 1e-12
+
+
+def test_realize_below_the_order_is_a_warm_start():
+    """Below the state order the realisation is an upper bound above the exact all-cut
+    bound, L-BFGS from it can only go down, and its state is exactly d floats."""
+    p = HierarchicalGaussian(4, 3, 3, pair_mi=2.0)
+    for d in (1, 4, 8):
+        m = realize(p, d)
+        assert m.history_state_size(10) == d
+        assert np.linalg.matrix_rank(_G(m, p.length)[p.length // 2:, : p.length // 2],
+                                     tol=1e-9) <= d
+        with torch.no_grad():
+            start = float(expected_kl(m, p))
+        lower = linear_state_bound(p, d)["per_token"]
+        assert start >= lower - 1e-12
+        assert lower - 1e-12 <= fit_exact(m, p, 30) <= start + 1e-12
+    with pytest.raises(ValueError, match="state_size"):
+        realize(p, 0)
 
 
 def test_reference_learners_train_with_train():
