@@ -291,20 +291,10 @@ def _run_mi(args, command: str) -> int:
     for spec in args.processes:
         lengths = args.lengths or [None]
         for L in lengths:
-            p = None
             try:
                 p = _process_at(spec, L)
-                bp = p.bipartite_mi()
-                se = 0.0
-            except ValueError as exc:
-                if p is not None and hasattr(p, "bipartite_mi_mc"):
-                    try:
-                        bp, se = p.bipartite_mi_mc(p.length // 2, 4000, rng=0)
-                    except (ValueError, TypeError) as exc2:
-                        return _fail("mi", exc2)
-                else:
-                    return _fail("mi", exc)
-            except TypeError as exc:
+                bp, se = p.bipartite_mi_estimate()  # exact, or the one Monte-Carlo path
+            except (ValueError, TypeError, FloatingPointError) as exc:
                 return _fail("mi", exc)
             try:
                 tp = [p.two_point_mi(0, d) if d < p.length else math.nan
@@ -517,7 +507,7 @@ def _run_train(args, command: str) -> int:
         # parameters, gradients and optimiser state (~16 bytes per parameter, ~12 d^2 per
         # layer) and the activations of one batch: refused before the model is built
         d, nl = args.d_model, args.n_layer
-        C = getattr(p, "channels", 1)
+        C = p.channels
         check_memory("--d-model", 16.0 * 12 * nl * d * d
                      + 4.0 * 32 * args.batch_size * p.length * max(d, C) * nl,
                      f"a {args.model} of width {d} with {nl} layer(s) on length {p.length}")

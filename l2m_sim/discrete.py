@@ -36,9 +36,9 @@ with ``I_1(j) = I(first j base symbols; last b - j)`` computed exactly from the 
 For even ``b`` the middle cut ``L/2 = (b/2) b**(l-1)`` is of this form, hence
 ``I_BP = k**(l-1) I_1`` exactly and ``beta = log_b k``. A cut that reduces to a level-t cut
 inside a row (``t >= 2``) is computed exactly by enumerating the level-t law when it has at
-most ``ENUM_MAX`` sequences (``M**(b**t)``); any other cut raises ``ValueError``
+most ``ENUM_MAX`` sequences (``M**(b**t)``); any other cut raises ``NoExactValue``
 (:meth:`HierarchicalDiscrete.supported_cuts` lists the exact ones;
-:meth:`HierarchicalDiscrete.bipartite_mi_mc` estimates any cut from exact log-probabilities).
+:meth:`HierarchicalDiscrete.bipartite_mi_estimate` estimates any cut from exact log-probabilities).
 For odd ``b`` the default cut ``L // 2`` falls inside a row: it is exact only for small ``L``.
 
 Exact conditionals and two-point MI
@@ -63,15 +63,16 @@ marginal of the base table. ``mu_t(p) = G_i mu_{t-1}(r)^{(x) k}``. Cost O(l k M*
 from __future__ import annotations
 
 import math
-import numbers
 from functools import cached_property
 
 import numba
 import numpy as np
 
 from . import _discrete_kernels as K
+from ._base import ProcessBase, entropy
 from ._limits import check_memory
-from .protocol import as_generator, check_cut, check_int, check_position
+from .protocol import (Exponents, NoExactValue, as_cuts, as_token_rows, as_generator, check_cut,
+                       check_float, check_int, check_position, clip_rounding)
 
 __all__ = [
     "HierarchicalDiscrete",
@@ -135,14 +136,7 @@ def noisy_copy_base(branching, alphabet, noise=DEFAULT_NOISE) -> np.ndarray:
 
 
 def _check_noise(noise):
-    if isinstance(noise, np.ndarray) and noise.ndim == 0:
-        noise = noise.item()
-    if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, numbers.Real):
-        raise TypeError(f"noise must be a float in [0, 1), got {noise!r}")
-    eps = float(noise)
-    if not (0.0 <= eps < 1.0):
-        raise ValueError(f"noise must be in [0, 1) (1 makes the halves independent), got {noise}")
-    return eps
+    return check_float("noise (1 makes the halves independent)", noise, 0.0, 1.0, hi_open=True)
 
 
 def _check_law(name, arr, shape):
@@ -184,21 +178,10 @@ def _table_mi(P2):
     # accumulates sequentially: ~sqrt(n) eps relative error, visible on small MI)
     px = np.ascontiguousarray(P2).sum(axis=1)
     py = np.ascontiguousarray(P2.T).sum(axis=1)
-    return _clip(_xlogy_ratio(P2, np.multiply.outer(px, py)))
+    return clip_rounding(_xlogy_ratio(P2, np.multiply.outer(px, py)))
 
 
-def _entropy(p):
-    p = np.asarray(p).ravel()
-    p = p[p > 0]
-    return float(-np.sum(p * np.log(p)))
-
-
-def _clip(v):
-    """Set rounding-level negatives of an exact MI to 0."""
-    return 0.0 if -1e-12 < v < 0 else float(v)
-
-
-class HierarchicalDiscrete:
+class HierarchicalDiscrete(ProcessBase):
     """Discrete hierarchical copy process: tokens with ``I_BP = k**(l-1) I_1`` exactly.
 
     Parameters
@@ -434,31 +417,13 @@ class HierarchicalDiscrete:
 
     # ------------------------------------------------------------------ likelihood
 
-    def _as_tokens(self, tokens):
-        if not isinstance(tokens, np.ndarray):
-            try:
-                tokens = np.asarray(tokens)
-            except (TypeError, ValueError) as exc:
-                raise TypeError("tokens must be an integer array") from exc
-        if tokens.dtype.kind not in "iu":
-            raise TypeError(f"tokens must be an integer array, got dtype {tokens.dtype}")
-        L = self.length
-        if tokens.ndim not in (1, 2) or tokens.shape[-1] != L or tokens.size == 0:
-            raise ValueError(f"tokens must have shape (n, {L}) or ({L},) with n >= 1, got {tokens.shape}")
-        if tokens.min() < 0 or tokens.max() > self.alphabet - 1:
-            raise ValueError(f"tokens must be in [0, {self.alphabet - 1}] (vocab_size {self.alphabet}), "
-                             f"got values in [{tokens.min()}, {tokens.max()}]")
-        single = tokens.ndim == 1
-        T = np.ascontiguousarray(tokens.reshape(-1, L), dtype=np.int64)
-        return T, single
-
     def log_prob(self, tokens):
         """Exact log-probability (nats) of each sequence, shape ``(n,)`` (a float for ``(L,)``).
 
         O(L) per sequence: invert every row and add the base-row and fresh log-probabilities
         (``-inf`` for a sequence outside the support).
         """
-        T, single = self._as_tokens(tokens)
+        T, single = as_token_rows(tokens, self.length, self.alphabet)
         out = K.log_prob_tree(T, self.branching, self.copies, self.alphabet, self._nodes,
                               self._lens, self._soff, self._total, self._idig,
                               self._fresh_logp, self._base_logp, _nchunk())
@@ -484,17 +449,24 @@ class HierarchicalDiscrete:
         Message passing over the tree of copies, O(L M**b / (b - k)) per sequence. Raises
         ``ValueError`` if a sequence has a zero-probability prefix (conditionals undefined).
         """
-        T, single = self._as_tokens(tokens)
+        T, single = as_token_rows(tokens, self.length, self.alphabet)
         out = self._cond(T, True)
         return out[0] if single else out
 
     def position_log_probs(self, tokens) -> np.ndarray:
         """Exact ``log p(w_t | w_<t)`` of the observed tokens, shape ``(n, L)`` (``(L,)`` for ``(L,)``)."""
-        T, single = self._as_tokens(tokens)
+        T, single = as_token_rows(tokens, self.length, self.alphabet)
         out = self._cond(T, False)
         return out[0] if single else out
 
     # ------------------------------------------------------------------ entropy
+
+    def exponents(self) -> Exponents:
+        """``beta = log_b k`` (``I_BP ~ L^beta``, exactly at the cuts ``j b**(l-1)``;
+        ``growth = "power"``, or ``"constant"`` for ``k = 1``); the two-point exponent has
+        no closed form here (``alpha = nan``: :meth:`two_point_mi` is exact pair by pair)."""
+        return Exponents(beta=self.beta, alpha=math.nan,
+                         growth="power" if self.copies > 1 else "constant")
 
     def entropy(self) -> float:
         """Exact ``H(W_1..W_L)`` in nats: ``L H(fresh) - k**(l-1) (b H(fresh) - H(base))``.
@@ -502,8 +474,8 @@ class HierarchicalDiscrete:
         (Unrolling ``H_t = k H_{t-1} + (b - k) b**(t-1) H(fresh)``, ``H_1 = H(base)``.)
         """
         b, k, l = self.branching, self.copies, self.levels
-        hf = _entropy(self.fresh)
-        return self.length * hf - k ** (l - 1) * (b * hf - _entropy(self.base))
+        hf = entropy(self.fresh)
+        return self.length * hf - k ** (l - 1) * (b * hf - entropy(self.base))
 
     # ------------------------------------------------------------------ bipartite MI
 
@@ -545,26 +517,24 @@ class HierarchicalDiscrete:
         ``I_l(c) = k**m I_{l-m}(c / b**m)`` with ``b**m`` the largest power of ``b`` dividing
         ``c`` (at most ``b**(l-1)``); the reduced cut is exact from the base table (level 1) or
         by enumerating the reduced level when it has at most ``ENUM_MAX`` sequences. Other
-        cuts raise ``ValueError`` (see :meth:`supported_cuts`, :meth:`bipartite_mi_mc`). An
+        cuts raise ``NoExactValue`` (see :meth:`supported_cuts`, :meth:`bipartite_mi_estimate`). An
         integer array of cuts returns an array.
         """
-        if cut is not None and np.ndim(cut) > 0:
-            arr = np.asarray(cut)
-            if arr.dtype.kind not in "iu":
-                raise TypeError(f"cut must be an integer or an array of integers, got dtype {arr.dtype}")
-            return np.array([self.bipartite_mi(int(c)) for c in arr.ravel()]).reshape(arr.shape)
-        c = check_cut(cut, self.length)
+        cuts, scalar = as_cuts(cut, self.length)
+        if not scalar:
+            return np.array([self.bipartite_mi(int(c)) for c in cuts.ravel()]).reshape(cuts.shape)
+        c = int(cuts[0])
         t, ct, mult = self._reduce_cut(c)
         if t == 1:
             return mult * self._base_mi_table(ct)
         if not self._enumerable(t):
             b, l = self.branching, self.levels
-            raise ValueError(
+            raise NoExactValue(
                 f"cut {c} reduces to cut {ct} inside a row of the level-{t} process, which is too "
                 f"large to enumerate ({self.alphabet}**{b ** t} sequences > ENUM_MAX = {ENUM_MAX}); "
                 f"exact cuts are the multiples of {b ** (l - self._max_enum_level())} "
                 f"(always the multiples of b**(l-1) = {b ** (l - 1)}); "
-                "use bipartite_mi_mc for an estimate at any cut")
+                "use bipartite_mi_estimate for a Monte-Carlo estimate at any cut")
         if t not in self._tables:
             self._tables[t] = self._level_table(t)
         P = self._tables[t]
@@ -589,51 +559,6 @@ class HierarchicalDiscrete:
             toks = (idx[:, None] // powers[None, :]) % M
             P[s0:s0 + idx.size] = np.exp(sub.log_prob(toks))
         return P
-
-    def bipartite_mi_mc(self, cut=None, n=1000, rng=None):
-        """Monte-Carlo estimate of the bipartite MI at any cut(s) from exact log-probabilities.
-
-        ``I(c) = E[log p(W) - log p(X) - log p(Y)]`` with ``log p(X)`` from the forward
-        conditionals and ``log p(Y)`` from those of :meth:`reversed`, averaged over ``n``
-        samples. Returns ``(estimate, standard_error)`` (arrays for an array of cuts).
-        """
-        n = check_int("n", n, 2)
-        if cut is not None and np.ndim(cut) > 0:
-            cuts = np.asarray(cut)
-            if cuts.dtype.kind not in "iu":
-                raise TypeError(f"cut must be an integer or an array of integers, got dtype {cuts.dtype}")
-            cuts = np.array([check_cut(int(c), self.length) for c in cuts.ravel()]).reshape(cuts.shape)
-            scalar = False
-        else:
-            cuts = np.array(check_cut(cut, self.length))
-            scalar = True
-        gen = as_generator(rng)
-        rev = self.reversed()
-        L = self.length
-        sums = np.zeros(cuts.shape)
-        sq = np.zeros(cuts.shape)
-        chunk = max(1, min(n, 2**20 // L))
-        done = 0
-        while done < n:
-            m = min(chunk, n - done)
-            W = self.sample(m, gen)
-            f = self._cond(W, False)
-            r = rev._cond(np.ascontiguousarray(W[:, ::-1]), False)
-            cf = np.concatenate([np.zeros((m, 1)), np.cumsum(f, axis=1)], axis=1)
-            cr = np.concatenate([np.zeros((m, 1)), np.cumsum(r, axis=1)], axis=1)
-            tot = cf[:, -1]
-            for idx in np.ndindex(cuts.shape):
-                c = int(cuts[idx])
-                v = tot - cf[:, c] - cr[:, L - c]
-                sums[idx] += v.sum()
-                sq[idx] += (v * v).sum()
-            done += m
-        mean = sums / n
-        var = np.maximum(sq / n - mean**2, 0.0) * n / (n - 1)
-        se = np.sqrt(var / n)
-        if scalar:
-            return float(mean), float(se)
-        return mean, se
 
     # ------------------------------------------------------------------ two-point
 
@@ -719,7 +644,7 @@ class HierarchicalDiscrete:
             i = check_position("i", i, self.length)
             j = check_position("j", j, self.length)
             if i == j:
-                return _entropy(self._mu(self.levels, i))
+                return entropy(self._mu(self.levels, i))
             return _table_mi(self._pair(self.levels, i, j))
         for name, a in (("i", i), ("j", j)):
             if np.asarray(a).dtype.kind not in "iu":

@@ -39,7 +39,7 @@ coupling coefficients of all levels are known (O(L) time and memory, computed on
 from __future__ import annotations
 
 import math
-import numbers
+from collections.abc import Sized
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -49,8 +49,10 @@ import scipy.linalg
 
 from . import _hier_kernels as K
 from .mixing import hadamard_mixing, pair_mi_weights, paper_mixing, validate_mixing
+from ._base import GaussianBase
 from ._limits import check_memory
-from .protocol import as_cuts, as_channel_rows, as_generator, check_cut, check_int
+from .protocol import (Exponents, as_cuts, as_generator, check_cut, check_float, check_int,
+                       clip_rounding)
 
 __all__ = ["HierarchicalGaussian", "Level", "Exponents", "paper_family", "DEFAULT_COUPLING"]
 
@@ -82,9 +84,11 @@ class Level:
         object.__setattr__(self, "branching", b)
         object.__setattr__(self, "copies", k)
         object.__setattr__(self, "mixing", M)
-        # P and Q are read inside per-pair recursions: compute them once, read-only
+        # P and Q are read inside per-pair recursions: compute them once, read-only, each
+        # entry as the correctly rounded sum of its products, so that entries which
+        # orthogonality makes exactly 0 (Hadamard designs) are exactly 0, not 1e-17
         Mc, Mf = M[:, :k], M[:, k:]
-        for name, val in (("_P", Mc @ Mc.T), ("_Q", Mf @ Mf.T)):
+        for name, val in (("_P", _gram(Mc)), ("_Q", _gram(Mf))):
             val.setflags(write=False)
             object.__setattr__(self, name, val)
 
@@ -99,36 +103,11 @@ class Level:
         return self._Q
 
 
-@dataclass(frozen=True)
-class Exponents:
-    """Closed-form exponents of a design (base: the branching; mixed schedules: per length).
-
-    ``beta``: bipartite exponent ``sum ln k_t / sum ln b_t`` (``I_BP ~ L^beta``).
-    ``alpha_avg``: two-point MI exponent averaged over positions (log-binned):
-    ``-sum ln(||P_t||_F^2 / b_t^2) / sum ln b_t`` (Hadamard designs: ``-log_b sum d_copies^4``).
-    ``alpha_env``: envelope exponent ``-2 sum ln max_i P_t[i, i] / sum ln b_t``
-    (Hadamard: ``-2 log_b w``, w the copy weight): the decay of the largest two-point MI
-    over pairs whose ``m`` lowest digits agree (distances that are multiples of ``b**m``).
-    The envelope is not necessarily reached at ``d = b**m`` itself: in equal-weight
-    ``k = 2`` Hadamard designs those pairs have exactly zero MI (pairs at ``2 b**m`` are
-    on the envelope).
-    ``alpha_antipodal``: first-versus-last pair, ``-2 sum ln |P_t[0, b-1]| / sum ln b_t``.
-    ``growth``: ``"power"`` (``beta > 0``), ``"constant"`` (k = 1, uncoupled) or ``"log"``
-    (k = 1 with boundary coupling). Two-point exponents are those of the uncoupled design.
-    """
-
-    beta: float
-    alpha_avg: float
-    alpha_env: float
-    alpha_antipodal: float
-    growth: str
-
-
 #: Bottom levels whose block holds at most this many values are sampled as one dense map.
 _FUSE_MAX = 16
 
 
-class HierarchicalGaussian:
+class HierarchicalGaussian(GaussianBase):
     """Hierarchical Gaussian process with exactly known information structure.
 
     Parameters
@@ -193,7 +172,7 @@ class HierarchicalGaussian:
         correlations) to the top level; entries are :class:`Level` or tuples
         ``(b, k)`` / ``(b, k, mixing)``. ``beta_eff = sum ln k_t / sum ln b_t``.
         """
-        if isinstance(schedule, (str, bytes)) or not hasattr(schedule, "__len__"):
+        if isinstance(schedule, (str, bytes)) or not isinstance(schedule, Sized):
             raise TypeError("schedule must be a sequence of Level or (branching, copies[, mixing]) tuples")
         if len(schedule) < 1:
             raise ValueError("schedule must have at least 1 level")
@@ -209,6 +188,7 @@ class HierarchicalGaussian:
             M = entry[2] if len(entry) == 3 and entry[2] is not None else hadamard_mixing(b, k)
             levels.append(Level(b, k, M))
         self = cls.__new__(cls)
+        self.pair_mi = None
         self._init_schedule(levels, coupling, channels)
         return self
 
@@ -220,14 +200,9 @@ class HierarchicalGaussian:
             L *= lev.branching
         if L > LENGTH_MAX:
             raise ValueError(f"length (product of branchings) must be <= {LENGTH_MAX}, got {L}")
-        if isinstance(coupling, np.ndarray) and coupling.ndim == 0:
-            coupling = coupling.item()
         if coupling is not None:
-            if isinstance(coupling, (bool, np.bool_)) or not isinstance(coupling, numbers.Real):
-                raise TypeError(f"coupling must be None or a float in (-1, 1), got {coupling!r}")
-            coupling = float(coupling)
-            if not (-1.0 < coupling < 1.0):
-                raise ValueError(f"coupling must be a correlation in (-1, 1), got {coupling}")
+            coupling = check_float("coupling (a correlation, or None for none)", coupling,
+                                   -1.0, 1.0, lo_open=True, hi_open=True)
         self.coupling = coupling
         self.length = L
         self.levels = len(self.schedule)
@@ -258,7 +233,7 @@ class HierarchicalGaussian:
         """``""`` for the default (Hadamard-type) mixing, ``", mixing='paper'"`` for the
         study's matrix, else a short content hash, so that different laws never share a repr."""
         mats = {lev.mixing.tobytes() for lev in self.schedule}
-        if getattr(self, "pair_mi", None) is not None:
+        if self.pair_mi is not None:
             return f", pair_mi={self.pair_mi!r}"
         default = all(np.array_equal(lev.mixing, hadamard_mixing(lev.branching, lev.copies))
                       for lev in self.schedule)
@@ -493,10 +468,6 @@ class HierarchicalGaussian:
             return np.diag(self._dense_factors[1]).copy()
         return self.reversed()._stds_fast()[0]
 
-    def _as_sequences(self, x):
-        """``x`` validated as ``(rows, L)`` float64 plus a function restoring its shape."""
-        return as_channel_rows(x, self.length, self.channels)
-
     def conditional_moments(self, x):
         """Exact mean and std of every ``x_t`` given ``x_{<t}``.
 
@@ -533,15 +504,6 @@ class HierarchicalGaussian:
             sizes.append(nseg * int(self._Ls[t]))
         return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
-    def log_prob(self, x) -> np.ndarray:
-        """Exact log-density (nats) of each sequence (summed over channels), shape (n,)."""
-        mean, sd = self.conditional_moments(x)
-        x = np.asarray(x, dtype=float)
-        z = (x - mean) / sd
-        lp = -0.5 * z**2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
-        axes = tuple(range(1, lp.ndim)) if lp.ndim > (1 if self.channels == 1 else 2) else None
-        return lp.sum(axis=axes)
-
     # ------------------------------------------------------------------ information
 
     def bipartite_mi(self, cut=None):
@@ -559,7 +521,7 @@ class HierarchicalGaussian:
             sd = self._cond_stds[c:]
             sdr = self._cond_stds_reversed[: self.length - c][::-1]
             val = float(np.sum(np.log(sdr) - np.log(sd)))
-            return self.channels * float(_clip_rounding(val))
+            return self.channels * clip_rounding(val)
         prof = self.bipartite_mi_profile()
         return prof[cuts - 1]
 
@@ -569,19 +531,11 @@ class HierarchicalGaussian:
         sdr = self._cond_stds_reversed[::-1]
         delta = np.log(sdr) - np.log(sd)
         suffix = np.cumsum(delta[::-1])[::-1]
-        return self.channels * _clip_rounding(suffix[1:])
+        return self.channels * clip_rounding(suffix[1:])
 
     def two_point_correlation(self, i, j):
         """Exact correlation of positions i and j (0-based); arrays broadcast."""
-        ii = np.asarray(i)
-        jj = np.asarray(j)
-        for name, a in (("i", ii), ("j", jj)):
-            if a.dtype.kind not in "iu":
-                raise TypeError(f"{name} must be an integer position, got dtype {a.dtype}")
-            if a.size and (a.min() < 0 or a.max() > self.length - 1):
-                raise ValueError(f"{name} must be in [0, {self.length - 1}], got {a.min()}..{a.max()}")
-        scalar = ii.ndim == 0 and jj.ndim == 0
-        ii, jj = np.broadcast_arrays(ii.astype(np.int64), jj.astype(np.int64))
+        ii, jj, scalar = self._pair_positions(i, j)
         if self.coupled:
             memo = {}
             out = np.array([self._coupled_cov(self.levels, int(p), int(q), memo)
@@ -642,13 +596,6 @@ class HierarchicalGaussian:
         memo[key] = total
         return total
 
-    def two_point_mi(self, i, j):
-        """Exact ``I(W_i; W_j) = -1/2 ln(1 - rho^2)`` nats, summed over channels (inf if i == j)."""
-        rho = np.asarray(self.two_point_correlation(i, j))
-        with np.errstate(divide="ignore"):
-            mi = -0.5 * self.channels * np.log1p(-np.minimum(rho**2, 1.0))
-        return float(mi) if mi.ndim == 0 else mi
-
     # ------------------------------------------------------------------ canonical correlations
 
     def canonical_correlations(self, cut=None, tol: float = 1e-10) -> np.ndarray:
@@ -692,7 +639,21 @@ class HierarchicalGaussian:
     # ------------------------------------------------------------------ closed forms
 
     def exponents(self) -> Exponents:
-        """Closed-form exponents of the design (see :class:`Exponents`)."""
+        """Closed-form exponents of the design (base: the branching; mixed schedules: per length).
+
+        ``beta = sum ln k_t / sum ln b_t`` (``I_BP ~ L^beta``). ``alpha``: the two-point MI
+        exponent averaged over positions (log-binned), ``-sum ln(||P_t||_F^2 / b_t^2) /
+        sum ln b_t`` (Hadamard designs: ``-log_b sum d_copies^4``). ``alpha_env``: the
+        envelope exponent ``-2 sum ln max_i P_t[i, i] / sum ln b_t`` (Hadamard: ``-2 log_b
+        w``, w the copy weight), the decay of the largest two-point MI over pairs whose
+        ``m`` lowest digits agree (distances that are multiples of ``b**m``); the envelope
+        is not necessarily reached at ``d = b**m`` itself: in equal-weight ``k = 2``
+        Hadamard designs those pairs have exactly zero MI (pairs at ``2 b**m`` are on the
+        envelope). ``alpha_antipodal``: first-versus-last pair, ``-2 sum ln |P_t[0, b-1]| /
+        sum ln b_t``. ``growth``: ``"power"`` (``beta > 0``), ``"constant"`` (k = 1,
+        uncoupled) or ``"log"`` (k = 1 with boundary coupling). Two-point exponents are
+        those of the uncoupled design.
+        """
         logb = sum(math.log(lev.branching) for lev in self.schedule)
         beta = sum(math.log(lev.copies) for lev in self.schedule) / logb
         a_avg = a_env = a_anti = 0.0
@@ -706,16 +667,15 @@ class HierarchicalGaussian:
             growth = "power"
         else:
             growth = "log" if self.coupled else "constant"
-        return Exponents(beta=beta, alpha_avg=a_avg / logb, alpha_env=a_env / logb,
-                         alpha_antipodal=a_anti / logb, growth=growth)
-
-    theory = exponents
+        return Exponents(beta=beta, alpha=a_avg / logb, growth=growth, alpha_env=a_env / logb,
+                         alpha_antipodal=a_anti / logb)
 
 
-def _clip_rounding(mi):
-    """Set rounding-level negatives (> -1e-9 nats) of an exact MI to 0; keep anything else."""
-    mi = np.asarray(mi, dtype=float)
-    return np.where((mi < 0) & (mi > -1e-9), 0.0, mi)
+def _gram(A):
+    """``A A^T`` with every entry the correctly rounded sum of its products (``math.fsum``)."""
+    prod = A[:, None, :] * A[None, :, :]
+    return np.array([[math.fsum(prod[i, j]) for j in range(A.shape[0])]
+                     for i in range(A.shape[0])]).reshape(A.shape[0], A.shape[0])
 
 
 def _dense_canonical(S, c):

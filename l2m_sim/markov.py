@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import math
 from functools import cached_property
-import numbers
 
 import numpy as np
 import scipy.linalg
@@ -45,11 +44,14 @@ import scipy.sparse
 import scipy.sparse.csgraph
 
 from . import _markov_kernels as K
+from ._base import ProcessBase, entropy
 from ._limits import check_memory
-from .protocol import as_cuts, as_generator, check_cut, check_int, check_position
+from .protocol import (Exponents, NoExactValue, as_cuts, as_generator, as_positions,
+                       as_token_rows, check_cut, check_int, check_position)
 
 __all__ = [
     "MarkovChain",
+    "InhomogeneousMarkovChain",
     "HierarchicalMarkov",
     "cesaro_projector",
     "STOCHASTIC_ATOL",
@@ -141,46 +143,6 @@ def _check_sampleable(length):
                          f"length {length}; the exact information methods work at any length")
 
 
-def _as_tokens(tokens, length, M):
-    """Validate tokens; return ``(int64 (n, L) array, was_1d)``."""
-    if isinstance(tokens, np.ndarray):
-        arr = tokens
-    else:
-        try:
-            arr = np.asarray(tokens)
-        except (TypeError, ValueError) as exc:
-            raise TypeError("tokens must be an integer array") from exc
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"tokens must be an integer array (int64 tokens in [0, {M - 1}]), "
-                        f"got dtype {arr.dtype}")
-    if arr.ndim not in (1, 2) or arr.shape[-1] != length:
-        raise ValueError(f"tokens must have shape (n, {length}) or ({length},), got {arr.shape}")
-    if arr.size and (arr.min() < 0 or arr.max() > M - 1):
-        raise ValueError(f"tokens must be in [0, {M - 1}] (vocab_size {M}), got values in "
-                         f"[{arr.min()}, {arr.max()}]")
-    one = arr.ndim == 1
-    return np.ascontiguousarray(arr.reshape(-1, length), dtype=np.int64), one
-
-
-def _as_positions(name, value, length):
-    """Validate a position or an integer array of positions; return (int64 array, scalar)."""
-    if value is None or isinstance(value, numbers.Integral) or np.ndim(value) == 0:
-        return np.array([check_position(name, value, length)], dtype=object), True
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer or an array of integers, got dtype {arr.dtype}")
-    if arr.size and (arr.min() < 0 or arr.max() > length - 1):
-        raise ValueError(f"{name} must be in [0, {length - 1}], got values in [{arr.min()}, {arr.max()}]")
-    return arr.astype(object), False
-
-
-def _as_cuts(cut, length):
-    """:func:`l2m_sim.protocol.as_cuts` with Python-int elements (exact integer arithmetic
-    on long chains)."""
-    cuts, scalar = as_cuts(cut, length)
-    return cuts.astype(object), scalar
-
-
 def _cumulative(P):
     """Inverse-CDF tables: cumulative sums along the last axis, ``+inf`` from the last
     positive entry on (see ``_markov_kernels``)."""
@@ -194,12 +156,6 @@ def _cumulative(P):
 
 
 # ------------------------------------------------------------------------ linear algebra
-
-
-def _entropy(p) -> float:
-    p = np.asarray(p, dtype=np.float64)
-    p = p[p > 0]
-    return float(-np.sum(p * np.log(p)))
 
 
 def _row_entropies(T) -> np.ndarray:
@@ -317,18 +273,18 @@ def _second_eigenvalue(T, Pi, n_closed):
 
 def _pairwise(pair_mi, i, j, length):
     """``pair_mi(i, j)`` for validated positions; integer arrays broadcast to an array."""
-    ii, si = _as_positions("i", i, length)
-    jj, sj = _as_positions("j", j, length)
+    ii, si = as_positions("i", i, length)
+    jj, sj = as_positions("j", j, length)
     if si and sj:
-        return pair_mi(int(ii[0]), int(jj[0]))
-    ii, jj = np.broadcast_arrays(ii.reshape(np.shape(i)), jj.reshape(np.shape(j)))
+        return pair_mi(int(ii), int(jj))
+    ii, jj = np.broadcast_arrays(ii, jj)
     out = np.empty(ii.shape)
     for idx in np.ndindex(ii.shape):
         out[idx] = pair_mi(int(ii[idx]), int(jj[idx]))
     return out
 
 
-class MarkovChain:
+class MarkovChain(ProcessBase):
     r"""Finite-state Markov chain over ``M`` tokens, with exact information structure.
 
     Parameters
@@ -381,6 +337,8 @@ class MarkovChain:
         self.initial = p0
         self._cum0 = _cumulative(p0)
         self._cum = _cumulative(T)
+        self._reversal_of = None
+        self._exponents = None
 
     @classmethod
     def all_equal(cls, vocab_size, length) -> "MarkovChain":
@@ -446,7 +404,7 @@ class MarkovChain:
         a, d = min(i, j), abs(j - i)
         pa = self.marginal(a)
         if d == 0:
-            return _entropy(pa)
+            return entropy(pa)
         Rd = self._power_dev(d)
         # T^d = Pi + R^d; deviation D = T^d - 1 p_b with p_b = p_a T^d, without cancellation.
         # With one closed class every row of Pi is pi and Pi - 1 (p_a Pi) = 0 exactly (computed,
@@ -469,7 +427,7 @@ class MarkovChain:
 
         ``cut`` in ``1..L-1`` (``None``: ``L // 2``); an integer array returns an array.
         """
-        cuts, scalar = _as_cuts(cut, self.length)
+        cuts, scalar = as_cuts(cut, self.length)
         vals = np.array([self._pair_mi(int(c) - 1, int(c)) for c in cuts.ravel()])
         if scalar:
             return float(vals[0])
@@ -502,32 +460,234 @@ class MarkovChain:
         ``tokens``: integers in ``0..M-1``, shape ``(n, L)`` or ``(L,)``; returns float64
         ``(n, L, M)`` or ``(L, M)``. Defined for every token sequence (also impossible ones).
         """
-        X, one = _as_tokens(tokens, self.length, self.vocab_size)
+        X, one = as_token_rows(tokens, self.length, self.vocab_size)
         out = np.empty(X.shape + (self.vocab_size,))
         out[:, 0, :] = self.initial
         out[:, 1:, :] = self.transition[X[:, :-1]]
         return out[0] if one else out
 
-    def conditional_log_probs(self, tokens) -> np.ndarray:
-        """``ln p(w_t | w_<t)`` of the observed tokens, shape ``(n, L)`` (or ``(L,)``)."""
-        X, one = _as_tokens(tokens, self.length, self.vocab_size)
+    def position_log_probs(self, tokens) -> np.ndarray:
+        """``ln p(w_t | w_<t)`` of the observed tokens, shape ``(n, L)`` (or ``(L,)``);
+        ``-inf`` from an impossible token on."""
+        X, one = as_token_rows(tokens, self.length, self.vocab_size)
         with np.errstate(divide="ignore"):
             lc = np.empty(X.shape)
             lc[:, 0] = np.log(self.initial[X[:, 0]])
             lc[:, 1:] = np.log(self.transition[X[:, :-1], X[:, 1:]])
         return lc[0] if one else lc
 
-    def log_prob(self, tokens):
-        """Exact ``ln p(w)`` (nats) of each sequence, shape ``(n,)`` (a float for ``(L,)``);
-        ``-inf`` for sequences of probability zero."""
-        lc = self.conditional_log_probs(tokens)
-        return float(lc.sum()) if lc.ndim == 1 else lc.sum(axis=1)
+    #: Former name of :meth:`position_log_probs` (kept for old code).
+    conditional_log_probs = position_log_probs
+
+    # ------------------------------------------------------------------ time reversal
+
+    def _is_stationary(self) -> bool:
+        if self._stationary_start:
+            return True
+        p0 = self.initial
+        return bool(np.max(np.abs(p0 @ self.transition - p0)) <= 1e-15)
+
+    def marginals(self) -> np.ndarray:
+        """Exact laws of ``W_0..W_{L-1}``, shape ``(L, M)`` (``p_0 Pi + p_0 (T - Pi)^t``, the
+        deviation part propagated step by step)."""
+        _check_sampleable(self.length)
+        L, M = self.length, self.vocab_size
+        check_memory("length", 8.0 * L * M, f"the {L} marginals of a chain over {M} tokens")
+        p0 = np.asarray(self.initial)
+        if self._is_stationary():
+            return np.broadcast_to(p0, (L, M)).copy()
+        base = p0 @ self._Pi
+        out = np.empty((L, M))
+        out[0] = p0
+        q = p0 - base  # p0 (I - Pi); q R^t is the deviation of W_t (R Pi = 0)
+        for t in range(1, L):
+            q = q @ self._R
+            out[t] = np.maximum(base + q, 0.0)
+            out[t] /= out[t].sum()
+        return out
+
+    def reversed(self):
+        """The law of the time-reversed sequence ``W_{L-1}, .., W_0``.
+
+        A stationary start gives a homogeneous chain, ``T'[a, b] = pi_b T[b, a] / pi_a``
+        started in ``pi``; any other start gives the exact time-inhomogeneous chain
+        (:class:`InhomogeneousMarkovChain`) with ``p(W'_{s+1} = b | W'_s = a) = m_t(b)
+        T[b, a] / m_{t+1}(a)``, ``t = L - 2 - s``, started in the law of ``W_{L-1}`` (memory
+        ``L M^2``). Reversing twice gives this chain back."""
+        if self._reversal_of is not None:
+            return self._reversal_of
+        if self._is_stationary():
+            pi = np.asarray(self.initial)
+            Trev = _bayes_reverse(pi[None, :], self.transition[None])[0]
+            rev = MarkovChain(Trev, self.length, initial=pi)
+            rev._exponents = self.exponents()
+        else:
+            m = self.marginals()
+            check_memory("length", 16.0 * self.length * self.vocab_size**2,
+                         f"the reversal of a non-stationary chain of length {self.length}")
+            Ts = _bayes_reverse(m[:-1], np.broadcast_to(self.transition, (self.length - 1,)
+                                                        + self.transition.shape))
+            rev = InhomogeneousMarkovChain(m[-1], Ts[::-1])
+            rev._exponents = self.exponents()
+        rev._reversal_of = self
+        return rev
+
+    def exponents(self) -> Exponents:
+        """A finite chain has a bounded ``I_BP <= ln M`` (``beta = 0``, ``"constant"``); its
+        two-point MI decays like ``|lambda_2|^(2d)`` (``alpha = inf``), or not at all when
+        ``|lambda_2| = 1`` (``alpha = 0``: a reducible or periodic chain)."""
+        if self._exponents is not None:
+            return self._exponents
+        lam = abs(self.second_eigenvalue())
+        return Exponents(beta=0.0, alpha=0.0 if lam >= 1.0 - 1e-12 else math.inf,
+                         growth="constant")
+
+
+def _bayes_reverse(m, Ts):
+    """Reversed one-step kernels: ``R[t, a, b] = m[t, b] Ts[t, b, a] / sum_b' m[t, b'] Ts[t, b', a]``
+    (the law of ``W_t = b`` given ``W_{t+1} = a``); a state of probability zero at ``t + 1``
+    gets the uniform row (it is never visited)."""
+    R = m[:, None, :] * np.swapaxes(Ts, 1, 2)
+    tot = R.sum(axis=2, keepdims=True)
+    M = R.shape[-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        R = np.where(tot > 0, R / np.where(tot > 0, tot, 1.0), 1.0 / M)
+    return np.ascontiguousarray(R)
+
+
+class InhomogeneousMarkovChain(ProcessBase):
+    r"""Time-inhomogeneous finite-state Markov chain: ``W_0 ~ initial`` and
+    ``p(W_{t+1} = b | W_t = a) = transitions[t, a, b]``.
+
+    The exact time reversal of a :class:`MarkovChain` with a non-stationary start
+    (:meth:`MarkovChain.reversed`) is of this kind. Exact: ``bipartite_mi(c) = I(W_{c-1};
+    W_c)`` (Markov property), ``two_point_mi`` from the products of the kernels, the
+    conditionals and ``log_prob``. ``reversed()`` is again such a chain (or the chain it was
+    reversed from).
+
+    Parameters
+    ----------
+    initial : array_like, shape (M,)
+        Law of ``W_0``.
+    transitions : array_like, shape (L - 1, M, M)
+        Row-stochastic kernels, one per step.
+    """
+
+    channels = 1
+
+    def __init__(self, initial, transitions):
+        Ts = _as_float_array("transitions", transitions)
+        if Ts.ndim != 3 or Ts.shape[1] != Ts.shape[2] or Ts.shape[1] < 1:
+            raise ValueError(f"transitions must have shape (L - 1, M, M) with M >= 1, got "
+                             f"shape {Ts.shape}")
+        M = Ts.shape[1]
+        _check_vocab_memory("transitions", M)
+        if Ts.shape[0]:
+            _check_probabilities("transitions", Ts, "stack of row-stochastic (M, M) matrices")
+        Ts.setflags(write=False)
+        self.transitions = Ts
+        self.vocab_size = M
+        self.length = Ts.shape[0] + 1
+        self.initial = _prob_vector("initial", initial, M)
+        self._reversal_of = None
+        self._exponents = None
+
+    def __repr__(self):
+        return f"InhomogeneousMarkovChain(vocab_size={self.vocab_size}, length={self.length})"
+
+    @cached_property
+    def _marginals(self):
+        out = np.empty((self.length, self.vocab_size))
+        out[0] = self.initial
+        for t in range(1, self.length):
+            p = np.maximum(out[t - 1] @ self.transitions[t - 1], 0.0)
+            out[t] = p / p.sum()
+        out.setflags(write=False)
+        return out
+
+    def marginal(self, t) -> np.ndarray:
+        """Exact law of ``W_t``."""
+        return self._marginals[check_position("t", t, self.length)].copy()
+
+    def marginals(self) -> np.ndarray:
+        """Exact laws of ``W_0..W_{L-1}``, shape ``(L, M)``."""
+        return self._marginals.copy()
+
+    def _pair_mi(self, i: int, j: int) -> float:
+        a, b = min(i, j), max(i, j)
+        pa = self._marginals[a]
+        if a == b:
+            return entropy(pa)
+        A = np.eye(self.vocab_size)
+        for t in range(a, b):
+            A = A @ self.transitions[t]
+        pb = np.maximum(pa @ A, 0.0)
+        return _mi_from_deviation(pa, pb, pa[:, None] * (A - pb[None, :]))
+
+    def two_point_mi(self, i, j):
+        """Exact ``I(W_i; W_j)`` nats (``H(W_i)`` when ``i == j``); integer arrays broadcast."""
+        return _pairwise(self._pair_mi, i, j, self.length)
+
+    def bipartite_mi(self, cut=None):
+        """Exact ``I(W_{0:cut}; W_{cut:L}) = I(W_{cut-1}; W_cut)`` nats (Markov property)."""
+        cuts, scalar = as_cuts(cut, self.length)
+        vals = np.array([self._pair_mi(int(c) - 1, int(c)) for c in cuts.ravel()])
+        return float(vals[0]) if scalar else vals.reshape(np.shape(cut))
+
+    def sample(self, n, rng=None) -> np.ndarray:
+        """Draw ``n >= 1`` sequences, int64 ``(n, L)`` (inverse CDF, one uniform per token)."""
+        n = check_int("n", n, 1)
+        check_memory("n", 16.0 * n * self.length, f"sample({n}) of length {self.length}")
+        gen = as_generator(rng)
+        u = gen.random((n, self.length))
+        out = np.empty((n, self.length), dtype=np.int64)
+        out[:, 0] = np.sum(u[:, :1] >= _cumulative(self.initial), axis=1)
+        for t in range(1, self.length):
+            cum = _cumulative(self.transitions[t - 1])
+            out[:, t] = np.sum(u[:, t:t + 1] >= cum[out[:, t - 1]], axis=1)
+        return out
+
+    def conditional_probs(self, tokens) -> np.ndarray:
+        """Exact ``p(w_t = . | w_<t)``, float64 ``(n, L, M)`` (or ``(L, M)``)."""
+        X, one = as_token_rows(tokens, self.length, self.vocab_size)
+        out = np.empty(X.shape + (self.vocab_size,))
+        out[:, 0, :] = self.initial
+        for t in range(1, self.length):
+            out[:, t, :] = self.transitions[t - 1][X[:, t - 1]]
+        return out[0] if one else out
+
+    def position_log_probs(self, tokens) -> np.ndarray:
+        """``ln p(w_t | w_<t)`` of the observed tokens, ``(n, L)`` (or ``(L,)``)."""
+        X, one = as_token_rows(tokens, self.length, self.vocab_size)
+        steps = np.arange(self.length - 1)
+        with np.errstate(divide="ignore"):
+            lc = np.empty(X.shape)
+            lc[:, 0] = np.log(self.initial[X[:, 0]])
+            lc[:, 1:] = np.log(self.transitions[steps[None, :], X[:, :-1], X[:, 1:]])
+        return lc[0] if one else lc
+
+    def reversed(self):
+        """The law of the reversed sequence (exact Bayes reversal of every step)."""
+        if self._reversal_of is not None:
+            return self._reversal_of
+        m = self._marginals
+        rev = InhomogeneousMarkovChain(m[-1], _bayes_reverse(m[:-1], self.transitions)[::-1])
+        rev._reversal_of = self
+        rev._exponents = self._exponents
+        return rev
+
+    def exponents(self) -> Exponents:
+        """Those of the chain it is the reversal of; otherwise ``I_BP <= ln M`` is bounded
+        (``beta = 0``, ``"constant"``) and the two-point exponent has no closed form (nan)."""
+        if self._exponents is not None:
+            return self._exponents
+        return Exponents(beta=0.0, alpha=math.nan, growth="constant")
 
 
 # ------------------------------------------------------------------------ tree process
 
 
-class HierarchicalMarkov:
+class HierarchicalMarkov(ProcessBase):
     r"""Tree (probabilistic-grammar) token process with exact information structure.
 
     A root symbol ``~ root``; every node with state ``a`` draws its ``b`` children
@@ -557,8 +717,9 @@ class HierarchicalMarkov:
     * Conditionals and likelihoods are exact by belief propagation along the path to the
       current leaf, O(L M^2 b / (b - 1)) per sequence (numba).
     * :meth:`bipartite_mi` is exact by enumerating the joint law when ``M**L <= ENUM_MAX``
-      and raises ``ValueError`` otherwise; :meth:`bipartite_mi_mc` is the Monte-Carlo
-      average of exact log-probabilities (any size, with a standard error);
+      and raises :class:`~l2m_sim.protocol.NoExactValue` otherwise;
+      :meth:`bipartite_mi_estimate` falls back to the Monte-Carlo average of exact
+      log-probabilities (any size, with a standard error);
       :meth:`bipartite_mi_bound` is the exact entropy bound.
     """
 
@@ -640,7 +801,7 @@ class HierarchicalMarkov:
 
     def root_entropy(self) -> float:
         """``H(root)`` in nats."""
-        return _entropy(self.root)
+        return entropy(self.root)
 
     def second_eigenvalue(self):
         """Eigenvalue of the (shared) kernel of largest modulus besides one eigenvalue 1."""
@@ -670,6 +831,17 @@ class HierarchicalMarkov:
         if lam >= 1.0 - 1e-12:
             return 0.0
         return float(-4.0 * math.log(lam) / math.log(self.branching))
+
+    def exponents(self) -> Exponents:
+        """``alpha``: :meth:`two_point_exponent` (nan for per-child kernels). ``beta = 0``:
+        ``I_BP`` is at most the entropy of the ancestors straddling the cut
+        (:meth:`bipartite_mi_bound`); for even ``b`` the middle cut lies between the root's
+        subtrees and ``I_BP <= H(root)`` (``growth = "constant"``); for odd ``b`` the
+        straddling ancestors number ``~ log_b L`` and the bound grows like ``log L``
+        (``growth = "log"``, an upper bound)."""
+        alpha = self.two_point_exponent() if self.shared_kernel else math.nan
+        return Exponents(beta=0.0, alpha=alpha,
+                         growth="constant" if self.branching % 2 == 0 else "log")
 
     # ------------------------------------------------------------------ two-point MI
 
@@ -712,7 +884,7 @@ class HierarchicalMarkov:
         pi = self._path_law(di[:D])
         pi = pi / pi.sum()
         if D == self.levels:
-            return _entropy(pi)
+            return entropy(pi)
         nil = self._nilpotent_index
         if nil is not None and self.levels - D >= nil:
             return 0.0  # exact independence, not a rounding-level value
@@ -761,18 +933,17 @@ class HierarchicalMarkov:
         c = check_cut(cut, self.length)
         path = self._straddle_path(c)
         p = np.array(self.root)
-        h = _entropy(p)
+        h = entropy(p)
         for d in path:
             Kd = self.kernels[d]
             h += float(p @ _row_entropies(Kd))
             p = np.maximum(p @ Kd, 0.0)
         return h
 
+    @cached_property
     def _joint(self) -> np.ndarray:
         """Exact law of all ``M**L`` sequences (index = tokens read as a base-M number,
         first token most significant); only when ``M**L <= ENUM_MAX``."""
-        if getattr(self, "_joint_cache", None) is not None:
-            return self._joint_cache
         M, b = self.vocab_size, self.branching
         G = np.eye(M)  # G[a, leaves] = p(leaves of a subtree | its root state a)
         for _ in range(self.levels):
@@ -784,7 +955,6 @@ class HierarchicalMarkov:
         P = self.root @ G
         P = np.maximum(P, 0.0)
         P /= P.sum()
-        self._joint_cache = P
         return P
 
     def _enumerable(self) -> bool:
@@ -796,22 +966,22 @@ class HierarchicalMarkov:
 
         Feasible when ``M**L <= ENUM_MAX`` (2**20): no polynomial exact algorithm is known
         for a general tree process (the entropy of the leaves of a hidden tree has none).
-        Larger processes raise ``ValueError``: use :meth:`bipartite_mi_mc` (Monte-Carlo
-        average of exact log-probabilities, with a standard error) or
-        :meth:`bipartite_mi_bound`. ``cut`` in ``1..L-1`` (``None``: ``L // 2``) or an
+        Larger processes raise :class:`~l2m_sim.protocol.NoExactValue` (a ``ValueError``):
+        use :meth:`bipartite_mi_estimate` (exact log-probabilities averaged by Monte-Carlo,
+        with a standard error) or :meth:`bipartite_mi_bound`. ``cut`` in ``1..L-1`` (``None``: ``L // 2``) or an
         integer array of cuts.
         """
-        cuts, scalar = _as_cuts(cut, self.length)
+        cuts, scalar = as_cuts(cut, self.length)
         if not self._enumerable():
-            raise ValueError(
+            raise NoExactValue(
                 f"exact bipartite_mi() enumerates all M**L = {self.vocab_size}**{self.length} "
                 f"sequences and is supported up to M**L <= ENUM_MAX = {ENUM_MAX}; use "
-                f"bipartite_mi_mc(cut, n, rng) (Monte-Carlo average of exact log-probabilities) "
-                f"or bipartite_mi_bound(cut)")
+                f"bipartite_mi_estimate(cut) (exact log-probabilities averaged by Monte-Carlo, "
+                f"with a standard error) or bipartite_mi_bound(cut)")
         if self.vocab_size == 1:
             vals = np.zeros(cuts.size)
         else:
-            P = self._joint()
+            P = self._joint
             M, L = self.vocab_size, self.length
             vals = np.empty(cuts.size)
             for k, c in enumerate(cuts.ravel()):
@@ -823,32 +993,6 @@ class HierarchicalMarkov:
         if scalar:
             return float(vals[0])
         return vals.reshape(np.shape(cut))
-
-    def bipartite_mi_mc(self, cut=None, n=1000, rng=None):
-        r"""Monte-Carlo bipartite MI from exact log-probabilities: ``(estimate, stderr)``.
-
-        ``I = E[ln p(x, y) - ln p(x) - ln p(y)]`` over ``n`` exact samples; ``ln p(x)`` is the
-        forward pass up to the cut, ``ln p(y)`` the forward pass of the reversed process
-        over the reversed suffix (both with the other block marginalised exactly). The
-        estimate is unbiased; ``stderr`` is the sample standard deviation over ``sqrt(n)``.
-        ``cut`` may be an integer array (all cuts share the same samples).
-        """
-        cuts, scalar = _as_cuts(cut, self.length)
-        n = check_int("n", n, 2)
-        w = self.sample(n, rng)
-        fwd = self.conditional_log_probs(w)
-        rev = self.reversed().conditional_log_probs(np.ascontiguousarray(w[:, ::-1]))
-        cf, cr = np.cumsum(fwd, axis=1), np.cumsum(rev, axis=1)
-        L = self.length
-        est, err = np.empty(cuts.size), np.empty(cuts.size)
-        for k, c in enumerate(cuts.ravel()):
-            c = int(c)
-            point = cf[:, -1] - cf[:, c - 1] - cr[:, L - c - 1]
-            est[k] = point.mean()
-            err[k] = point.std(ddof=1) / math.sqrt(n)
-        if scalar:
-            return float(est[0]), float(err[0])
-        return est.reshape(np.shape(cut)), err.reshape(np.shape(cut))
 
     # ------------------------------------------------------------------ sampling / likelihood
 
@@ -886,7 +1030,7 @@ class HierarchicalMarkov:
         Raises ``ValueError`` if a sequence has probability zero (its later conditionals
         are undefined); :meth:`log_prob` returns ``-inf`` for such sequences instead.
         """
-        X, one = _as_tokens(tokens, self.length, self.vocab_size)
+        X, one = as_token_rows(tokens, self.length, self.vocab_size)
         probs, logc = self._forward(X, True)
         bad = np.flatnonzero(np.isneginf(logc[:, :-1]).any(axis=1)) if X.shape[1] > 1 else []
         if len(bad):
@@ -896,14 +1040,12 @@ class HierarchicalMarkov:
                              f"given its prefix), so its later conditionals are undefined")
         return probs[0] if one else probs
 
-    def conditional_log_probs(self, tokens) -> np.ndarray:
+    def position_log_probs(self, tokens) -> np.ndarray:
         """``ln p(w_t | w_<t)`` of the observed tokens, ``(n, L)`` or ``(L,)`` (``-inf`` from
         the first impossible token on)."""
-        X, one = _as_tokens(tokens, self.length, self.vocab_size)
+        X, one = as_token_rows(tokens, self.length, self.vocab_size)
         _, logc = self._forward(X, False)
         return logc[0] if one else logc
 
-    def log_prob(self, tokens):
-        """Exact ``ln p(w)`` nats, shape ``(n,)`` (a float for ``(L,)``); ``-inf`` if impossible."""
-        lc = self.conditional_log_probs(tokens)
-        return float(lc.sum()) if lc.ndim == 1 else lc.sum(axis=1)
+    #: Former name of :meth:`position_log_probs` (kept for old code).
+    conditional_log_probs = position_log_probs

@@ -2,24 +2,48 @@
 
 This module imports nothing else from the package (estimators, models, the harness and
 the sweeps depend only on it). A *process* is a law over sequences ``W_1..W_L`` of
-length ``L`` (one value per position per channel) that can
+length ``L`` (one value per position per channel). Every family of the package
+implements the same members with the same signatures, return types and units
+(:class:`Process`); callers dispatch with ``isinstance`` against the runtime-checkable
+protocols below, never by probing attribute names.
 
-* draw seeded samples,
-* report its **exact** bipartite mutual information ``I(W_{1:c}; W_{c+1:L})`` at any cut,
-* report its **exact** two-point mutual information ``I(W_i; W_j)``,
-* report its exact per-position conditionals ``p(w_t | w_{<t})`` for a given sequence.
+=====================================  ===================================================
+member                                 meaning (all information in nats, summed over
+                                       channels; positions 0-based)
+=====================================  ===================================================
+``length``, ``channels``               ``L`` and the number of stacked independent copies
+``sample(n, rng=None)``                ``(n, L)`` (one channel) or ``(n, L, C)``; float64
+                                       for Gaussian, int64 tokens for token processes
+``bipartite_mi(cut=None)``             exact ``I(W_{1:cut}; W_{cut+1:L})``; a float for a
+                                       scalar cut, an array for an integer array of cuts;
+                                       :class:`NoExactValue` where no exact value is
+                                       computable (then :func:`bipartite_mi_estimate`)
+``bipartite_mi_estimate(cut=None)``    ``(value, standard error)``: exact with error 0, or
+                                       the one Monte-Carlo path (:func:`bipartite_mi_mc`)
+``two_point_mi(i, j)``                 exact ``I(W_i; W_j)``; arrays broadcast
+``position_log_probs(x)``              exact ``ln p(x_t | x_<t)`` (a density for Gaussian
+                                       processes), shape ``(n, L)`` or ``(L,)``
+``log_prob(x)``                        ``position_log_probs(x).sum(-1)``: shape ``(n,)``,
+                                       a float for one sequence
+``reversed()``                         the law of the time-reversed sequence (a process)
+``exponents()``                        :class:`Exponents` (one dataclass for all families)
+=====================================  ===================================================
 
-Channels are independent stacked copies of the same law (one vector per position); all
-information quantities are summed over channels. Everything is in nats.
+Gaussian processes (:class:`GaussianProcess`) also give ``covariance()`` and
+``conditional_moments(x) -> (mean, std)``; token processes (:class:`TokenProcess`) give
+``vocab_size`` and ``conditional_probs(tokens) -> (n, L, M)``.
 
-Continuous (Gaussian) processes expose ``conditional_moments(x) -> (mean, std)``;
-discrete (token) processes expose ``conditional_probs(tokens) -> (n, L, M)`` and
-``log_prob(tokens)``.
+The small protocols :class:`PositionLogProbs`, :class:`ConditionalMoments`,
+:class:`ConditionalProbs`, :class:`Reversible`, :class:`BlockLogProb` and
+:class:`LinearStateMI` name single capabilities, for callers that also accept objects
+that are not full processes (trained models, user-written laws).
 """
 
 from __future__ import annotations
 
+import math
 import numbers
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -28,18 +52,125 @@ __all__ = [
     "Process",
     "GaussianProcess",
     "TokenProcess",
+    "PositionLogProbs",
+    "ConditionalMoments",
+    "ConditionalProbs",
+    "Reversible",
+    "BlockLogProb",
+    "LinearStateMI",
+    "Exponents",
+    "NoExactValue",
+    "ROUNDING_TOL",
+    "MC_SAMPLES",
+    "MC_MAX_VALUES",
+    "MC_REL_SE",
+    "MC_ABS_SE",
+    "MC_SEED",
     "as_generator",
     "check_int",
+    "check_float",
     "check_cut",
     "as_cuts",
     "check_position",
+    "as_positions",
     "as_channel_rows",
+    "as_token_rows",
+    "clip_rounding",
+    "bipartite_mi_mc",
+    "bipartite_mi_estimate",
+    "mc_sample_count",
 ]
+
+
+class NoExactValue(ValueError):
+    """The quantity has no exact value at this size or cut (for example a tree process past
+    exhaustive enumeration); :func:`bipartite_mi_estimate` falls back to Monte-Carlo."""
+
+
+@dataclass(frozen=True)
+class Exponents:
+    """Scaling exponents of a process (the same dataclass for every family).
+
+    ``beta``: bipartite exponent of the middle cut, ``I_BP ~ L^beta`` (0 when ``I_BP`` is
+    bounded or logarithmic). ``alpha``: two-point exponent, ``I(W_i; W_{i+d}) ~
+    d^-alpha`` (for hierarchical designs the average over positions in log bins);
+    ``inf`` when the decay is faster than any power (exponential, or exactly zero MI),
+    ``0`` when it does not decay, ``nan`` when the family has no closed form.
+    ``growth``: ``"power"``, ``"log"`` or ``"constant"`` (bounded): the law of the
+    middle-cut ``I_BP`` in ``L``. ``alpha_env`` and ``alpha_antipodal``: the envelope and
+    first-versus-last two-point exponents where a family has them (hierarchical Gaussian
+    designs), ``nan`` otherwise.
+    """
+
+    beta: float
+    alpha: float
+    growth: str
+    alpha_env: float = math.nan
+    alpha_antipodal: float = math.nan
+
+    @property
+    def alpha_avg(self) -> float:
+        """The position-averaged (log-binned) two-point exponent: :attr:`alpha`."""
+        return self.alpha
+
+
+# --------------------------------------------------------------------------------------
+# The protocols
+# --------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class PositionLogProbs(Protocol):
+    """Anything with exact or model per-position log-probabilities."""
+
+    def position_log_probs(self, x) -> np.ndarray:
+        """``ln p(x_t | x_<t)`` (nats, channels summed), shape ``(n, L)``."""
+        ...
+
+
+@runtime_checkable
+class ConditionalMoments(Protocol):
+    """A Gaussian conditional law: mean and std of every ``x_t`` given ``x_<t``."""
+
+    def conditional_moments(self, x) -> tuple[np.ndarray, np.ndarray]:
+        ...
+
+
+@runtime_checkable
+class ConditionalProbs(Protocol):
+    """A token conditional law: ``p(w_t = . | w_<t)``, shape ``(n, L, M)``."""
+
+    def conditional_probs(self, tokens) -> np.ndarray:
+        ...
+
+
+@runtime_checkable
+class Reversible(Protocol):
+    """A law that can give the law of its time-reversed sequences."""
+
+    def reversed(self):
+        ...
+
+
+@runtime_checkable
+class BlockLogProb(Protocol):
+    """A law with the exact marginal log-probability of a block of positions."""
+
+    def block_log_prob(self, samples, start, stop) -> np.ndarray:
+        ...
+
+
+@runtime_checkable
+class LinearStateMI(Protocol):
+    """A Gaussian law with the exact information of the best linear state of the past."""
+
+    def linear_state_mi(self, dim, cut=None) -> float:
+        ...
 
 
 @runtime_checkable
 class Process(Protocol):
-    """A sequence law with exactly known information structure.
+    """A sequence law with exactly known information structure (module docstring).
 
     Attributes
     ----------
@@ -56,12 +187,32 @@ class Process(Protocol):
         """Draw ``n`` sequences; shape ``(n, L)`` for one channel, ``(n, L, C)`` for ``C``."""
         ...
 
-    def bipartite_mi(self, cut=None) -> float:
+    def bipartite_mi(self, cut=None):
         """Exact ``I(W_{1:cut}; W_{cut+1:L})`` in nats (``cut=None``: the middle cut ``L // 2``)."""
         ...
 
-    def two_point_mi(self, i: int, j: int) -> float:
+    def bipartite_mi_estimate(self, cut=None, n=None, rng=None) -> tuple:
+        """``(value, standard error)``: the exact value with error 0, else Monte-Carlo."""
+        ...
+
+    def two_point_mi(self, i, j):
         """Exact ``I(W_i; W_j)`` in nats (0-based positions)."""
+        ...
+
+    def position_log_probs(self, x) -> np.ndarray:
+        """Exact ``ln p(x_t | x_<t)`` (nats, channels summed), shape ``(n, L)`` or ``(L,)``."""
+        ...
+
+    def log_prob(self, x):
+        """Exact log-probability (nats) of each sequence, shape ``(n,)``."""
+        ...
+
+    def reversed(self):
+        """The law of the time-reversed sequence ``W_L..W_1``."""
+        ...
+
+    def exponents(self) -> Exponents:
+        """Scaling exponents (:class:`Exponents`)."""
         ...
 
 
@@ -73,7 +224,7 @@ class GaussianProcess(Process, Protocol):
         """Exact ``(L, L)`` covariance of one channel."""
         ...
 
-    def conditional_moments(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def conditional_moments(self, x) -> tuple[np.ndarray, np.ndarray]:
         """Exact mean and std of every ``x_t`` given ``x_{<t}``, arrays shaped like ``x``."""
         ...
 
@@ -84,18 +235,29 @@ class TokenProcess(Process, Protocol):
 
     vocab_size: int
 
-    def conditional_probs(self, tokens: np.ndarray) -> np.ndarray:
+    def conditional_probs(self, tokens) -> np.ndarray:
         """Exact ``p(w_t = . | w_{<t})``, shape ``(n, L, M)``."""
-        ...
-
-    def log_prob(self, tokens: np.ndarray) -> np.ndarray:
-        """Exact log-probability (nats) of each sequence, shape ``(n,)``."""
         ...
 
 
 # --------------------------------------------------------------------------------------
 # Validation helpers shared by every family (kept here so families need no other import).
 # --------------------------------------------------------------------------------------
+
+#: Round-off tolerance (nats) of the exact information methods: an exact MI computed as a
+#: difference (of log-determinants, log-probabilities, table entropies) that comes out in
+#: ``(-ROUNDING_TOL, 0)`` is rounding around an exact 0 and is stored as 0
+#: (:func:`clip_rounding`). A value below ``-ROUNDING_TOL`` is kept, so that a real error
+#: stays visible.
+ROUNDING_TOL = 1e-9
+
+
+def clip_rounding(value, tol: float = ROUNDING_TOL):
+    """``value`` (a float or an array of exact MI values) with round-off negatives in
+    ``(-tol, 0)`` set to exactly 0; a float in, a float out."""
+    arr = np.asarray(value, dtype=np.float64)
+    out = np.where((arr < 0) & (arr > -tol), 0.0, arr)
+    return float(out) if out.ndim == 0 else out
 
 
 def as_generator(rng) -> np.random.Generator:
@@ -136,6 +298,30 @@ def check_int(name: str, value, minimum: int | None = None, maximum: int | None 
     return value
 
 
+def check_float(name: str, value, lo=None, hi=None, lo_open: bool = False,
+                hi_open: bool = False) -> float:
+    """Return ``value`` as a finite float in the stated range, or raise naming ``name``
+    (``TypeError`` for a non-number or a bool, ``ValueError`` for NaN, inf or out of range).
+
+    ``lo_open`` / ``hi_open`` exclude the bounds: ``check_float("phi", v, -1, 1, True, True)``
+    accepts ``-1 < v < 1``."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    lb = "(" if lo_open or lo is None else "["
+    rb = ")" if hi_open or hi is None else "]"
+    rng = f"{lb}{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}{rb}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number in {rng}, got {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be in {rng} and finite, got {value!r}")
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise ValueError(f"{name} must be in {rng}, got {value!r}")
+    if hi is not None and (v > hi or (hi_open and v == hi)):
+        raise ValueError(f"{name} must be in {rng}, got {value!r}")
+    return v
+
+
 def check_cut(cut, length: int) -> int:
     """Validate a bipartite cut: ``X`` is the first ``cut`` positions, ``1 <= cut <= L-1``."""
     if cut is None:
@@ -148,6 +334,34 @@ def check_cut(cut, length: int) -> int:
 def check_position(name: str, value, length: int) -> int:
     """Validate a 0-based position ``0 <= value <= L-1``."""
     return check_int(name, value, 0, length - 1)
+
+
+def _index_array(name: str, value, lo: int, hi: int, what: str):
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer or an array of integers, got dtype {arr.dtype}")
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        raise ValueError(f"{name} must be in [{lo}, {hi}]{what}, got values in "
+                         f"[{arr.min()}, {arr.max()}]")
+    return arr.astype(np.int64)
+
+
+def as_cuts(cut, length):
+    """Validate a cut (``None``: the middle) or an integer array of cuts in ``1..length-1``;
+    return ``(int64 array, was_scalar)``. The one cut parser of the exact-MI methods."""
+    if cut is None or isinstance(cut, numbers.Integral) or np.ndim(cut) == 0:
+        return np.array([check_cut(cut, length)], dtype=np.int64), True
+    if length < 2:
+        raise ValueError(f"a bipartite cut needs length >= 2, got length {length}")
+    return _index_array("cut", cut, 1, length - 1, ""), False
+
+
+def as_positions(name: str, value, length: int):
+    """Validate a 0-based position or an integer array of positions in ``0..length-1``;
+    return ``(int64 array, was_scalar)`` (a scalar comes back as a 0-d array)."""
+    if isinstance(value, numbers.Integral) or np.ndim(value) == 0:
+        return np.array(check_position(name, value, length), dtype=np.int64), True
+    return _index_array(name, value, 0, length - 1, ""), False
 
 
 def as_channel_rows(x, length: int, channels: int):
@@ -188,16 +402,128 @@ def as_channel_rows(x, length: int, channels: int):
     return rows, restore
 
 
-def as_cuts(cut, length):
-    """Validate a cut (``None``: the middle) or an integer array of cuts in ``1..length-1``;
-    return ``(int64 array, was_scalar)``. The one cut parser of the exact-MI methods."""
-    if cut is None or isinstance(cut, numbers.Integral) or np.ndim(cut) == 0:
-        return np.array([check_cut(cut, length)], dtype=np.int64), True
-    arr = np.asarray(cut)
+def as_token_rows(tokens, length: int, vocab: int):
+    """Validate token sequences (integers in ``0..vocab-1``, shape ``(n, L)`` with
+    ``n >= 1`` or ``(L,)``); return ``(int64 (n, L) C-contiguous array, was_1d)``."""
+    if isinstance(tokens, np.ndarray):
+        arr = tokens
+    else:
+        try:
+            arr = np.asarray(tokens)
+        except (TypeError, ValueError) as exc:
+            raise TypeError("tokens must be an integer array") from exc
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"cut must be an integer or an array of integers, got dtype {arr.dtype}")
-    if length < 2:
-        raise ValueError(f"a bipartite cut needs length >= 2, got length {length}")
-    if arr.size and (arr.min() < 1 or arr.max() > length - 1):
-        raise ValueError(f"cut must be in [1, {length - 1}], got values in [{arr.min()}, {arr.max()}]")
-    return arr.astype(np.int64), False
+        raise TypeError(f"tokens must be an integer array (tokens in [0, {vocab - 1}]), "
+                        f"got dtype {arr.dtype}")
+    if arr.ndim not in (1, 2) or arr.shape[-1] != length or arr.size == 0:
+        raise ValueError(f"tokens must have shape (n, {length}) with n >= 1 or ({length},), "
+                         f"got {arr.shape}")
+    if arr.min() < 0 or arr.max() > vocab - 1:
+        raise ValueError(f"tokens must be in [0, {vocab - 1}] (vocab_size {vocab}), got values "
+                         f"in [{arr.min()}, {arr.max()}]")
+    return np.ascontiguousarray(arr.reshape(-1, length), dtype=np.int64), arr.ndim == 1
+
+
+# --------------------------------------------------------------------------------------
+# The one Monte-Carlo path of the bipartite MI
+# --------------------------------------------------------------------------------------
+
+#: Seed of :func:`bipartite_mi_estimate` when none is given (results are reproducible).
+MC_SEED = 0
+#: Pilot sample count of the Monte-Carlo bipartite MI (:func:`mc_sample_count`).
+MC_SAMPLES = 2000
+#: Target standard error, relative to the estimate ...
+MC_REL_SE = 0.01
+#: ... or absolute (nats), whichever is larger.
+MC_ABS_SE = 1e-3
+#: At most this many sampled values (``n * L * channels``) in one estimate.
+MC_MAX_VALUES = 2**25
+# Values per chunk of samples (bounds the temporary memory).
+_MC_CHUNK_VALUES = 2**20
+
+
+def mc_sample_count(length: int, mean: float, se: float, n: int, channels: int = 1) -> int:
+    """The sample-count rule of the Monte-Carlo bipartite MI.
+
+    After a pilot of ``n`` samples with estimate ``mean`` and standard error ``se``, the
+    total that brings the standard error to ``max(MC_REL_SE |mean|, MC_ABS_SE)``
+    (``se`` falls like ``1/sqrt(n)``), capped at ``MC_MAX_VALUES`` sampled values and never
+    below ``n``."""
+    target = max(MC_REL_SE * abs(mean), MC_ABS_SE)
+    if not se > target:
+        return n
+    want = math.ceil(n * (se / target) ** 2)
+    return max(n, min(want, MC_MAX_VALUES // (length * channels)))
+
+
+def bipartite_mi_mc(process, cut=None, n=None, rng=None):
+    r"""Monte-Carlo bipartite MI from exact log-probabilities: ``(estimate, standard error)``.
+
+    ``I(c) = E[ln p(W) - ln p(X) - ln p(Y)]`` over exact samples ``W = (X, Y)``: ``ln p(W)``
+    and ``ln p(X)`` are sums of the forward ``position_log_probs``, ``ln p(Y)`` the sum of
+    the reversed process's over the reversed suffix (each block's marginal is exact). The
+    estimate is unbiased; the standard error is the sample standard deviation over
+    ``sqrt(n)``. ``n=None``: :data:`MC_SAMPLES` pilot samples, then as many as
+    :func:`mc_sample_count` asks for (the worst cut decides); an integer: exactly ``n``
+    samples. ``cut`` may be an integer array (all cuts share the same samples); ``rng``:
+    seed or Generator (None: fresh entropy). Needs ``sample``, ``position_log_probs`` and
+    ``reversed`` (:class:`Process`).
+    """
+    L = process.length
+    cuts, scalar = as_cuts(cut, L)
+    n_fixed = None if n is None else check_int("n", n, 2)
+    gen = as_generator(rng)
+    rev = process.reversed()
+    C = int(getattr(process, "channels", 1))
+    count = np.zeros(cuts.size)
+    mean = np.zeros(cuts.size)
+    m2 = np.zeros(cuts.size)
+    target = MC_SAMPLES if n_fixed is None else n_fixed
+    pilot = True
+    while True:
+        while count[0] < target:
+            m = int(min(target - count[0], max(1, _MC_CHUNK_VALUES // (L * C))))
+            W = process.sample(m, gen)
+            f = np.cumsum(np.asarray(process.position_log_probs(W), dtype=np.float64), axis=1)
+            r = np.cumsum(np.asarray(rev.position_log_probs(np.ascontiguousarray(W[:, ::-1])),
+                                     dtype=np.float64), axis=1)
+            # point values, (m, cuts): ln p(Y | X) - ln p(Y) = (f_L - f_c) - r_{L-c}
+            pts = f[:, -1:] - f[:, cuts - 1] - r[:, L - cuts - 1]
+            if not np.all(np.isfinite(pts)):
+                raise FloatingPointError("a sample of the process got a non-finite exact "
+                                         "log-probability (impossible under its own law)")
+            # merge the chunk into the running mean / sum of squares (Chan et al.)
+            cm = pts.mean(axis=0)
+            cq = ((pts - cm) ** 2).sum(axis=0)
+            tot = count + m
+            delta = cm - mean
+            mean = mean + delta * (m / tot)
+            m2 = m2 + cq + delta**2 * (count * m / tot)
+            count = tot
+        se = np.sqrt(m2 / (count - 1) / count)
+        if n_fixed is not None or not pilot:
+            break
+        pilot = False
+        target = max(mc_sample_count(L, float(mu), float(s), int(count[0]), C)
+                     for mu, s in zip(mean, se))
+        if target <= count[0]:
+            break
+    if scalar:
+        return float(mean[0]), float(se[0])
+    shape = np.shape(cut)
+    return mean.reshape(shape), se.reshape(shape)
+
+
+def bipartite_mi_estimate(process, cut=None, n=None, rng=None):
+    """``(value, standard error)`` of the bipartite MI: exact with error 0 where the process
+    has an exact value, else :func:`bipartite_mi_mc` (seed ``MC_SEED`` unless ``rng`` is
+    given, so the value is reproducible). The one fallback of the package: the registry's
+    tasks, the sweeps and the command line all use it."""
+    try:
+        value = process.bipartite_mi(cut)
+    except NoExactValue:
+        return bipartite_mi_mc(process, cut, n, MC_SEED if rng is None else rng)
+    if np.ndim(value) == 0:
+        return float(value), 0.0
+    value = np.asarray(value, dtype=np.float64)
+    return value, np.zeros_like(value)

@@ -33,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._limits import check_memory
-from .protocol import check_cut, check_int
+from .protocol import Process, TokenProcess, bipartite_mi_estimate, check_cut, check_float, check_int
 
 __all__ = [
     "Family",
@@ -101,19 +101,15 @@ def _fgn(hurst, length, channels):
 def _markov_binary(flip, length):
     from .markov import MarkovChain
 
-    f = float(flip)
-    if not 0.0 <= f <= 1.0:
-        raise ValueError(f"flip must be in [0, 1], got {flip!r}")
+    f = check_float("flip", flip, 0.0, 1.0)
     return MarkovChain(np.array([[1 - f, f], [f, 1 - f]]), length)
 
 
 def _markov_two_state(p, q, length):
     from .markov import MarkovChain
 
-    for name, v in (("p", p), ("q", q)):
-        if not 0.0 <= float(v) <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got {v!r}")
-    if float(p) + float(q) == 0.0:
+    p, q = check_float("p", p, 0.0, 1.0), check_float("q", q, 0.0, 1.0)
+    if p + q == 0.0:
         raise ValueError("p + q must be > 0 (p = q = 0 never leaves the start state)")
     return MarkovChain(np.array([[1 - p, p], [q, 1 - q]]), length)
 
@@ -129,10 +125,8 @@ def _tree(branching, levels, vocab, flip):
 
     from .markov import VOCAB_MAX
 
-    f = float(flip)
+    f = check_float("flip", flip, 0.0, 1.0)
     M = check_int("vocab", vocab, 2, VOCAB_MAX)
-    if not 0.0 <= f <= 1.0:
-        raise ValueError(f"flip must be in [0, 1], got {flip!r}")
     # before the (M, M) kernel exists: it and the exact methods' dense matrices
     check_memory("vocab", 100.0 * M * M, f"a tree process with vocab={M} (dense {M}x{M} "
                                          "matrices)")
@@ -273,12 +267,10 @@ def _typed(family_name: str, key: str, default, value):
 
 
 def _real(where: str, value) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{where} must be a real number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{where} must be finite, got {value!r}")
-    return v
+    try:
+        return check_float(where, value)
+    except TypeError as exc:  # an id's word where a number belongs: a malformed value
+        raise ValueError(str(exc)) from None
 
 
 _FAMILIES: dict[str, Family] = {}
@@ -427,7 +419,7 @@ def make_process(spec, length=None):
     process has that sequence length (:meth:`Family.at_length`). A process object is
     returned unchanged (``length`` must then be None or its own length)."""
     if not isinstance(spec, str):
-        if hasattr(spec, "sample") and hasattr(spec, "bipartite_mi"):
+        if isinstance(spec, Process):
             if length is not None and int(length) != spec.length:
                 raise ValueError(f"length={length} differs from the process's own length "
                                  f"{spec.length}; pass an id to rebuild it at another length")
@@ -459,25 +451,27 @@ class GroundTruthTask:
         Any process of the package (or an id for :func:`make_process`).
     cut : int, optional
         ``X`` = the first ``cut`` positions, ``Y`` = the rest (default: the middle).
-    truth_samples : int
+    truth_samples : int, optional
         Samples of the Monte-Carlo truth, used only when the process has no exact
-        bipartite MI at this size (then :meth:`mutual_information_se` is > 0).
+        bipartite MI at this size (then :meth:`mutual_information_se` is > 0); ``None``:
+        the package's sample-count rule (:func:`l2m_sim.protocol.bipartite_mi_estimate`).
 
     ``sample(n, rng)`` returns ``(X, Y)``: float arrays ``(n, cut * C)`` and
     ``(n, (L - cut) * C)`` for Gaussian processes (channels flattened position-major), int64
     token arrays ``(n, cut)`` and ``(n, L - cut)`` for token processes.
     """
 
-    def __init__(self, process, cut=None, truth_samples: int = 20000):
+    def __init__(self, process, cut=None, truth_samples: int | None = None):
         self.id = canonical_id(process) if isinstance(process, str) else repr(process)
         self.process = make_process(process)
         self.cut = check_cut(cut, self.process.length)
-        self.truth_samples = check_int("truth_samples", truth_samples, 2)
+        self.truth_samples = (None if truth_samples is None
+                              else check_int("truth_samples", truth_samples, 2))
         self._truth = None
 
     @property
     def is_token(self) -> bool:
-        return hasattr(self.process, "conditional_probs")
+        return isinstance(self.process, TokenProcess)
 
     def sample(self, n, rng=None):
         W = self.process.sample(n, rng=rng)
@@ -489,14 +483,8 @@ class GroundTruthTask:
 
     def _compute_truth(self):
         if self._truth is None:
-            p = self.process
-            try:
-                self._truth = (float(p.bipartite_mi(self.cut)), 0.0)
-            except ValueError:
-                if not hasattr(p, "bipartite_mi_mc"):
-                    raise
-                est, se = p.bipartite_mi_mc(self.cut, self.truth_samples, rng=12345)
-                self._truth = (float(est), float(se))
+            est, se = bipartite_mi_estimate(self.process, self.cut, self.truth_samples)
+            self._truth = (float(est), float(se))
         return self._truth
 
     def mutual_information(self) -> float:

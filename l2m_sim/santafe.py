@@ -32,16 +32,16 @@ bends the curve down once the rarest fact is seen (``L p_K ~ 1``, ``L ~ K^a H_K(
 from __future__ import annotations
 
 import math
-import numbers
-from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import scipy.special
 
 from . import _santafe_kernels as K
+from ._base import ProcessBase
 from ._limits import check_memory
-from .protocol import as_cuts, as_generator, check_cut, check_int, check_position
+from .protocol import (Exponents, as_cuts, as_generator, as_positions, as_token_rows, check_float,
+                       check_int)
 
 __all__ = ["SantaFe", "DriftingSantaFe", "SantaFeExponents", "FACTS_MAX", "LENGTH_MAX"]
 
@@ -58,65 +58,17 @@ _UNIFORM_BLOCK = 2**20
 _LN2 = math.log(2.0)
 
 
-@dataclass(frozen=True)
-class SantaFeExponents:
-    """Exponents of a Santa Fe design.
-
-    ``beta``: ``1/a``, the bipartite exponent as ``K -> inf`` (``I_BP ~ L^beta``); the exact
-    finite-``K`` local slope is :meth:`SantaFe.beta_local`. ``alpha``: 0, the two-point MI
-    does not decay (``ln 2 sum_k p_k^2`` at every distance). ``growth``: ``"power"``.
-    """
-
-    beta: float
-    alpha: float
-    growth: str
+#: Former name of the exponents dataclass of the Santa Fe processes (now the one
+#: :class:`~l2m_sim.protocol.Exponents` of every family).
+SantaFeExponents = Exponents
 
 
 def _check_exponent(exponent) -> float:
-    if isinstance(exponent, (bool, np.bool_)) or not isinstance(exponent, numbers.Real):
-        raise TypeError(f"exponent must be a real number > 1, got {type(exponent).__name__}")
-    a = float(exponent)
-    if not (math.isfinite(a) and a > 1.0):
-        raise ValueError(f"exponent must be a finite real number > 1 (Zipf exponent a, "
-                         f"beta = 1/a in (0, 1)), got {exponent!r}")
-    return a
+    # the Zipf exponent a of the fact weights; beta = 1/a
+    return check_float("exponent", exponent, 1.0, None, lo_open=True)
 
 
-def _as_tokens(tokens, length, vocab):
-    """Validate tokens; return ``(int64 (n, L) array, was_1d)``."""
-    if isinstance(tokens, np.ndarray):
-        arr = tokens
-    else:
-        try:
-            arr = np.asarray(tokens)
-        except (TypeError, ValueError) as exc:
-            raise TypeError("tokens must be an integer array") from exc
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"tokens must be an integer array (tokens in [0, {vocab - 1}]), "
-                        f"got dtype {arr.dtype}")
-    if arr.ndim not in (1, 2) or arr.shape[-1] != length or arr.size == 0:
-        raise ValueError(f"tokens must have shape (n, {length}) with n >= 1 or ({length},), "
-                         f"got {arr.shape}")
-    if arr.min() < 0 or arr.max() > vocab - 1:
-        raise ValueError(f"tokens must be in [0, {vocab - 1}] (vocab_size {vocab} = 2 x facts), "
-                         f"got values in [{arr.min()}, {arr.max()}]")
-    one = arr.ndim == 1
-    return np.ascontiguousarray(arr.reshape(-1, length), dtype=np.int64), one
-
-
-def _as_positions(name, value, length):
-    """Validate a position or an integer array of positions; return (int64 array, scalar)."""
-    if isinstance(value, numbers.Integral) or np.ndim(value) == 0:
-        return np.array(check_position(name, value, length), dtype=np.int64), True
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer or an array of integers, got dtype {arr.dtype}")
-    if arr.size and (arr.min() < 0 or arr.max() > length - 1):
-        raise ValueError(f"{name} must be in [0, {length - 1}], got values in [{arr.min()}, {arr.max()}]")
-    return arr.astype(np.int64), False
-
-
-class SantaFe:
+class SantaFe(ProcessBase):
     r"""Santa Fe process: Zipf-chosen facts with fixed random bits, ``I_BP ~ L^(1/a)``.
 
     Parameters
@@ -175,12 +127,7 @@ class SantaFe:
     @classmethod
     def from_beta(cls, beta, facts, length) -> "SantaFe":
         """The process with ``a = 1 / beta`` (``0 < beta < 1``)."""
-        if isinstance(beta, (bool, np.bool_)) or not isinstance(beta, numbers.Real):
-            raise TypeError(f"beta must be a real number in (0, 1), got {type(beta).__name__}")
-        b = float(beta)
-        if not (math.isfinite(b) and 0.0 < b < 1.0):
-            raise ValueError(f"beta must be in (0, 1) (the exponent a = 1/beta must be > 1), "
-                             f"got {beta!r}")
+        b = check_float("beta", beta, 0.0, 1.0, lo_open=True, hi_open=True)  # a = 1/beta > 1
         return cls(1.0 / b, facts, length)
 
     def __repr__(self):
@@ -301,11 +248,11 @@ class SantaFe:
             out[i] = L * self._fact_sum(num) / den
         return float(out[0]) if scalar else out.reshape(np.shape(length))
 
-    def exponents(self) -> SantaFeExponents:
-        """``beta = 1/a`` (as ``K -> inf``; see :meth:`beta_local`), ``alpha = 0`` (no decay)."""
-        return SantaFeExponents(beta=1.0 / self.exponent, alpha=0.0, growth="power")
-
-    theory = exponents
+    def exponents(self) -> Exponents:
+        """``beta = 1/a`` (as ``K -> inf``; the exact finite-``K`` local slope is
+        :meth:`beta_local`), ``alpha = 0``: the two-point MI does not decay (``ln 2 sum_k
+        p_k^2`` at every distance); ``growth = "power"``."""
+        return Exponents(beta=1.0 / self.exponent, alpha=0.0, growth="power")
 
     def _pair_shared(self) -> float:
         return _LN2 * self._fact_sum(lambda p, lq: p * p)
@@ -326,8 +273,8 @@ class SantaFe:
     def two_point_mi(self, i, j):
         """Exact ``I(X_i; X_j)``: ``ln 2 sum_k p_k^2`` for ``i != j`` (every distance),
         ``H(X_i) = H(p) + ln 2`` for ``i == j``. Integer arrays broadcast to an array."""
-        ii, si = _as_positions("i", i, self.length)
-        jj, sj = _as_positions("j", j, self.length)
+        ii, si = as_positions("i", i, self.length)
+        jj, sj = as_positions("j", j, self.length)
         shared = self._pair_shared()
         if si and sj:
             return self.fact_entropy() + _LN2 if int(ii) == int(jj) else shared
@@ -405,7 +352,7 @@ class SantaFe:
         probability zero (a fact stated with both bits), after which the conditionals are
         undefined; :meth:`log_prob` returns ``-inf`` for such sequences instead.
         """
-        X, one = _as_tokens(tokens, self.length, self.vocab_size)
+        X, one = as_token_rows(tokens, self.length, self.vocab_size)
         n, L = X.shape
         out = np.empty((n, L, self.vocab_size))
         bad = np.empty(n, dtype=np.int64)
@@ -421,19 +368,15 @@ class SantaFe:
     def position_log_probs(self, tokens) -> np.ndarray:
         """Exact ``ln p(x_t | x_<t)`` of the observed tokens, ``(n, L)`` (or ``(L,)``);
         ``-inf`` from the first impossible token on. O(L log L) per sequence."""
-        X, one = _as_tokens(tokens, self.length, self.vocab_size)
+        X, one = as_token_rows(tokens, self.length, self.vocab_size)
         with np.errstate(divide="ignore"):
             logp = np.log(self.weights)
         out = np.empty(X.shape)
         K.position_log_probs(X, logp, out)
         return out[0] if one else out
 
+    #: Former name of :meth:`position_log_probs` (kept for old code).
     conditional_log_probs = position_log_probs
-
-    def log_prob(self, tokens):
-        """Exact ``ln p(x)`` nats, shape ``(n,)`` (a float for ``(L,)``); ``-inf`` if impossible."""
-        lc = self.position_log_probs(tokens)
-        return float(lc.sum()) if lc.ndim == 1 else lc.sum(axis=1)
 
 
 # ------------------------------------------------------------------------ drifting facts
@@ -486,14 +429,8 @@ class DriftingSantaFe(SantaFe):
 
     def __init__(self, exponent, facts, length, flip_scale=0.25, flip_exponent=2.0):
         super().__init__(exponent, facts, length)
-        for name, v in (("flip_scale", flip_scale), ("flip_exponent", flip_exponent)):
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
-                raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-        e0, g = float(flip_scale), float(flip_exponent)
-        if not (math.isfinite(e0) and 0.0 < e0 <= 0.5):
-            raise ValueError(f"flip_scale must be in (0, 0.5], got {flip_scale!r}")
-        if not (math.isfinite(g) and g >= 0.0):
-            raise ValueError(f"flip_exponent must be a finite real number >= 0, got {flip_exponent!r}")
+        e0 = check_float("flip_scale", flip_scale, 0.0, 0.5, lo_open=True)
+        g = check_float("flip_exponent", flip_exponent, 0.0)
         self.flip_scale, self.flip_exponent = e0, g
         k = np.arange(1, self.facts + 1, dtype=np.float64)
         eps = e0 * np.exp(-g * np.log(k))
@@ -533,8 +470,8 @@ class DriftingSantaFe(SantaFe):
 
     def two_point_mi(self, i, j):
         """Exact ``I(X_i; X_j) = sum_k p_k^2 f((1 - 2 eps_k)^|i-j|)``; ``H(p) + ln 2`` at ``i == j``."""
-        ii, si = _as_positions("i", i, self.length)
-        jj, sj = _as_positions("j", j, self.length)
+        ii, si = as_positions("i", i, self.length)
+        jj, sj = as_positions("j", j, self.length)
         dd = np.abs(np.asarray(ii) - np.asarray(jj))
         out = np.empty(dd.shape, dtype=np.float64)
         flat = out.reshape(-1)
@@ -580,7 +517,7 @@ class DriftingSantaFe(SantaFe):
     def beta_local(self, length=None):
         raise NotImplementedError("use finite differences of bipartite_mi for the drifting variant")
 
-    def exponents(self) -> SantaFeExponents:
+    def exponents(self) -> Exponents:
         """Exponents by design (``theory/santafe_drift.md``, ``K = inf``).
 
         ``alpha = (2a - 1) / gamma``: the two-point MI falls like ``d^-alpha`` for
@@ -601,9 +538,7 @@ class DriftingSantaFe(SantaFe):
             beta, growth = 2.0 - alpha, "power"
         else:
             beta, growth = 0.0, "log" if alpha == 2 else "constant"
-        return SantaFeExponents(beta=beta, alpha=alpha, growth=growth)
-
-    theory = exponents
+        return Exponents(beta=beta, alpha=alpha, growth=growth)
 
     def entropy(self, length=None) -> float:
         """Exact ``H(X_{0:n})`` nats (default ``n = L``), O(K n) (``theory/santafe_drift.md``):
@@ -657,7 +592,7 @@ class DriftingSantaFe(SantaFe):
         """Exact ``ln p(x_t | x_<t)``, ``(n, L)`` (or ``(L,)``); ``-inf`` from the first
         impossible token on (a fact whose weight underflows to 0; with ``eps_k < 1/2`` both
         bits of a named fact always have positive probability)."""
-        X, one = _as_tokens(tokens, self.length, self.vocab_size)
+        X, one = as_token_rows(tokens, self.length, self.vocab_size)
         with np.errstate(divide="ignore"):
             logp = np.log(self.weights)
         out = np.empty(X.shape)
@@ -668,7 +603,7 @@ class DriftingSantaFe(SantaFe):
 
     def conditional_probs(self, tokens) -> np.ndarray:
         """Exact ``p(x_t = . | x_<t)``, float64 ``(n, L, 2K)`` (or ``(L, 2K)``)."""
-        X, one = _as_tokens(tokens, self.length, self.vocab_size)
+        X, one = as_token_rows(tokens, self.length, self.vocab_size)
         n, L = X.shape
         out = np.empty((n, L, self.vocab_size))
         K.drift_conditional_probs(X, np.asarray(self.weights), np.asarray(self._lr), out)

@@ -43,7 +43,6 @@ Exact algorithms:
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from functools import cached_property
 
@@ -52,8 +51,9 @@ import scipy.fft
 import scipy.linalg
 
 from . import _stationary_kernels as K
+from ._base import GaussianBase
 from ._limits import check_memory
-from .protocol import as_cuts, as_channel_rows, as_generator, check_cut, check_int
+from .protocol import Exponents, as_cuts, as_generator, check_float, check_int, clip_rounding
 
 __all__ = [
     "StationaryGaussian",
@@ -94,19 +94,6 @@ _SAMPLE_METHODS = ("auto", "circulant", "levinson")
 # ------------------------------------------------------------------------------ helpers
 
 
-def _real_scalar(name, value, lo=None, hi=None, what=None):
-    """Validate a finite real scalar strictly inside (lo, hi); return it as float."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    rng = what or f"in ({lo}, {hi})"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number {rng}, got {type(value).__name__}")
-    v = float(value)
-    if not math.isfinite(v) or (lo is not None and not v > lo) or (hi is not None and not v < hi):
-        raise ValueError(f"{name} must be a real number {rng}, got {value!r}")
-    return v
-
-
 def _real_vector(name, value, allow_empty=True):
     """Validate a 1-D finite real array; return float64 copy."""
     if isinstance(value, (str, bytes)):
@@ -126,12 +113,6 @@ def _real_vector(name, value, allow_empty=True):
     return arr
 
 
-def _clip_rounding(mi):
-    """Set rounding-level negatives (> -1e-9 nats) of an exact MI to 0; keep anything else."""
-    mi = np.asarray(mi, dtype=float)
-    return np.where((mi < 0) & (mi > -1e-9), 0.0, mi)
-
-
 def fgn_autocovariance(hurst, lags) -> np.ndarray:
     """Autocovariance of unit-variance fractional Gaussian noise at integer ``lags``.
 
@@ -140,7 +121,7 @@ def fgn_autocovariance(hurst, lags) -> np.ndarray:
     cancellation of three terms of size ``d^{2H}``), so the result has full relative accuracy
     at every lag. ``H = 1/2`` gives exactly 0 at every non-zero lag.
     """
-    H = _real_scalar("hurst", hurst, 0.0, 1.0)
+    H = check_float("hurst", hurst, 0.0, 1.0, lo_open=True, hi_open=True)
     d = np.abs(np.asarray(lags, dtype=float))
     out = np.empty(d.shape)
     near = d < 8
@@ -218,7 +199,7 @@ def arma_autocovariance(ar, ma, n_lags) -> np.ndarray:
 # ------------------------------------------------------------------------------ the class
 
 
-class StationaryGaussian:
+class StationaryGaussian(GaussianBase):
     """Zero-mean stationary Gaussian process given by its autocovariance.
 
     Parameters
@@ -471,10 +452,6 @@ class StationaryGaussian:
 
     # ------------------------------------------------------------------ conditionals
 
-    def _as_sequences(self, x):
-        """``x`` validated as ``(rows, L)`` float64 plus a function restoring its shape."""
-        return as_channel_rows(x, self.length, self.channels)
-
     def conditional_moments(self, x):
         """Exact mean and std of every ``x_t`` given ``x_{<t}``.
 
@@ -492,15 +469,6 @@ class StationaryGaussian:
         sd = self.conditional_stds()
         mean = K._cond_means(self._r, X, self._max_order)
         return restore(mean), restore(np.array(np.broadcast_to(sd, X.shape)))
-
-    def log_prob(self, x) -> np.ndarray:
-        """Exact log-density (nats) of each sequence (summed over channels), shape (n,)."""
-        mean, sd = self.conditional_moments(x)
-        x = np.asarray(x, dtype=float)
-        z = (x - mean) / sd
-        lp = -0.5 * z**2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
-        axes = tuple(range(1, lp.ndim)) if lp.ndim > (1 if self.channels == 1 else 2) else None
-        return lp.sum(axis=axes)
 
     # ------------------------------------------------------------------ information
 
@@ -532,7 +500,7 @@ class StationaryGaussian:
         s = np.arange(L)
         w = np.minimum(np.minimum(s, L - s), min(c, L - c))
         val = -0.5 * float(np.sum(w * lam))
-        return self.channels * float(_clip_rounding(val))
+        return self.channels * clip_rounding(val)
 
     def bipartite_mi_profile(self) -> np.ndarray:
         """Exact bipartite MI at every cut ``1..L-1`` (nats, summed over channels), shape (L-1,).
@@ -554,28 +522,20 @@ class StationaryGaussian:
         Im = np.cumsum(inc)  # I at m = 1..mmax
         c = np.arange(1, L)
         prof = Im[np.minimum(c, L - c) - 1]
-        return self.channels * _clip_rounding(prof)
+        return self.channels * clip_rounding(prof)
 
     def two_point_correlation(self, i, j):
         """Exact correlation ``rho(|i - j|)`` of positions i and j (0-based); arrays broadcast."""
-        ii = np.asarray(i)
-        jj = np.asarray(j)
-        for name, a in (("i", ii), ("j", jj)):
-            if a.dtype.kind not in "iu":
-                raise TypeError(f"{name} must be an integer position, got dtype {a.dtype}")
-            if a.size and (a.min() < 0 or a.max() > self.length - 1):
-                raise ValueError(f"{name} must be in [0, {self.length - 1}], got {a.min()}..{a.max()}")
-        scalar = ii.ndim == 0 and jj.ndim == 0
-        out = self._r[np.abs(ii.astype(np.int64) - jj.astype(np.int64))]
+        ii, jj, scalar = self._pair_positions(i, j)
+        out = self._r[np.abs(ii - jj)]
         return float(out) if scalar else out
 
-    def two_point_mi(self, i, j):
-        """Exact ``I(W_i; W_j) = -1/2 ln(1 - rho^2)`` nats, summed over channels (inf if i == j)."""
-        rho = np.asarray(self.two_point_correlation(i, j))
-        with np.errstate(divide="ignore"):
-            mi = -0.5 * self.channels * np.log1p(-np.minimum(rho**2, 1.0))
-        return float(mi) if mi.ndim == 0 else mi
-
+    def exponents(self) -> Exponents:
+        """Exponents describe ``L -> inf``; a bare autocovariance of length ``L`` defines no
+        law beyond ``L``, so this raises ``ValueError`` (the families below override it)."""
+        raise ValueError("a StationaryGaussian given by a finite autocovariance has no "
+                         "exponents (its law beyond its length is not defined); ARMA, AR1 "
+                         "and FractionalGaussianNoise have them")
 
 # ------------------------------------------------------------------------------ families
 
@@ -637,6 +597,11 @@ class ARMA(StationaryGaussian):
     def _acov_extended(self, n):
         return self._unit_acov(n)
 
+    def exponents(self) -> Exponents:
+        """Stationary ARMA: the two-point MI decays exponentially (``alpha = inf``) and
+        ``I_BP`` is bounded (``beta = 0``, ``growth = "constant"``)."""
+        return Exponents(beta=0.0, alpha=math.inf, growth="constant")
+
     def __repr__(self):
         ch = "" if self.channels == 1 else f", channels={self.channels}"
         return f"ARMA(ar={self.ar}, ma={self.ma}, length={self.length}{ch})"
@@ -651,7 +616,7 @@ class AR1(ARMA):
     """
 
     def __init__(self, phi, length, channels=1):
-        self.phi = _real_scalar("phi", phi, -1.0, 1.0)
+        self.phi = check_float("phi", phi, -1.0, 1.0, lo_open=True, hi_open=True)
         super().__init__(ar=(self.phi,), length=length, channels=channels)
 
     def _unit_acov(self, n):
@@ -670,7 +635,7 @@ class FractionalGaussianNoise(StationaryGaussian):
     ``acov(d) = 1/2 (|d+1|^{2H} - 2|d|^{2H} + |d-1|^{2H})`` (:func:`fgn_autocovariance`),
     ``0 < H < 1``. ``H = 1/2`` is white noise (all MI 0); ``H > 1/2`` long memory,
     ``rho(d) ~ H (2H - 1) d^{2H - 2}``, so the two-point MI decays like ``d^{-alpha}`` with
-    ``alpha = 4 - 4H`` (:attr:`two_point_exponent`); the bipartite MI grows like ``ln L``.
+    ``alpha = 4 - 4H`` (:meth:`exponents`); the bipartite MI grows like ``ln L``.
     Sampling by the minimal circulant embedding (non-negative for every H); MI and
     conditionals by Levinson in O(L^2) (``L <= LEVINSON_MAX``).
     """
@@ -678,7 +643,7 @@ class FractionalGaussianNoise(StationaryGaussian):
     _extendable = True
 
     def __init__(self, hurst, length, channels=1):
-        self.hurst = _real_scalar("hurst", hurst, 0.0, 1.0)
+        self.hurst = check_float("hurst", hurst, 0.0, 1.0, lo_open=True, hi_open=True)
         L = check_int("length", length, 1, LENGTH_MAX)
         check_memory("length", 80.0 * L, f"fractional Gaussian noise of length {L}")
         self._setup(fgn_autocovariance(self.hurst, np.arange(L)), channels, max_order=L - 1, tol=0.0)
@@ -686,10 +651,13 @@ class FractionalGaussianNoise(StationaryGaussian):
     def _acov_extended(self, n):
         return fgn_autocovariance(self.hurst, np.arange(n))
 
-    @property
-    def two_point_exponent(self) -> float:
-        """``alpha`` of ``I(W_i; W_{i+d}) ~ d^{-alpha}``: ``4 - 4H`` (``inf`` for H = 1/2: zero MI)."""
-        return math.inf if self.hurst == 0.5 else 4.0 - 4.0 * self.hurst
+    def exponents(self) -> Exponents:
+        """``alpha = 4 - 4H`` (``I(W_i; W_{i+d}) ~ d^-alpha``), ``beta = 0`` with ``I_BP``
+        growing like ``(H - 1/2)^2 / 2 ln L`` (``growth = "log"``); ``H = 1/2`` is white noise:
+        ``alpha = inf``, ``growth = "constant"`` (all MI 0)."""
+        if self.hurst == 0.5:
+            return Exponents(beta=0.0, alpha=math.inf, growth="constant")
+        return Exponents(beta=0.0, alpha=4.0 - 4.0 * self.hurst, growth="log")
 
     def __repr__(self):
         ch = "" if self.channels == 1 else f", channels={self.channels}"

@@ -57,6 +57,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
+from .protocol import GaussianProcess, LinearStateMI
 
 __all__ = [
     "JOBS",
@@ -221,12 +222,7 @@ class ExactMIJob(Job):
 
         p = make_process(self.process, self.length)
         t0 = time.perf_counter()
-        try:
-            bp, bp_se = float(p.bipartite_mi()), 0.0
-        except ValueError:
-            if not hasattr(p, "bipartite_mi_mc"):
-                raise
-            bp, bp_se = p.bipartite_mi_mc(self.length // 2, 4000, rng=0)
+        bp, bp_se = p.bipartite_mi_estimate()  # exact, or the one Monte-Carlo path
         d = np.array(self.distances)
         tp = np.array([p.two_point_mi(0, int(x)) if x < self.length else np.nan for x in d])
         ds = xr.Dataset(
@@ -359,12 +355,12 @@ class TrainJob(Job):
                   "n_params", "train_seconds", "tokens_per_second"]]
         out = out.rename({"position": "t"})
         wk = lb = np.nan
-        if hasattr(p, "covariance") and not hasattr(p, "conditional_probs"):
+        if isinstance(p, GaussianProcess):
             try:
                 wk = float(window_kl(p, self.window).mean()) if self.window else np.nan
             except (ValueError, MemoryError):
                 pass
-            if hasattr(p, "linear_state_mi"):
+            if isinstance(p, LinearStateMI):
                 lb = linear_state_kl(p, int(ds.history_state))["per_token"]
         out["window_kl"] = ((), wk, {"units": "nats",
                                      "long_name": f"exact KL of the best window-{self.window} "

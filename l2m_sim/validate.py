@@ -35,13 +35,13 @@ import multiprocessing as mp
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 import xarray as xr
 
 from ._limits import check_memory
-from .protocol import check_int
+from .protocol import Process, check_int
 from ._seeds import cell_streams, stream_id
 from .registry import GroundTruthTask, family, parse_process_id, process_id
 
@@ -141,7 +141,7 @@ def _label(spec):
 
         return label, build, own
     proc = spec.process if isinstance(spec, GroundTruthTask) else spec
-    if not (hasattr(proc, "sample") and hasattr(proc, "bipartite_mi")):
+    if not isinstance(proc, Process):
         raise TypeError(f"processes must be ids, processes or tasks, got {type(spec).__name__}")
     return repr(proc), (lambda L, proc=proc: (proc, repr(proc))), proc.length
 
@@ -254,9 +254,16 @@ def _as_estimate(value):
     """(estimate, standard error or nan) from a float or an (estimate, se) pair."""
     if isinstance(value, tuple) and len(value) == 2:
         return float(value[0]), float(value[1])
-    if hasattr(value, "estimate"):
+    if isinstance(value, _EstimateResult):
         return float(value.estimate), float(getattr(value, "stderr", getattr(value, "se", np.nan)))
     return float(value), np.nan
+
+
+@runtime_checkable
+class _EstimateResult(Protocol):
+    """An estimator's result object with an ``estimate`` (and ``stderr`` or ``se``)."""
+
+    estimate: float
 
 
 def fit_exponent(x, y) -> float:
@@ -301,7 +308,7 @@ def _plan(estimators, processes, lengths, n_samples, seeds, cut, distances, time
     """Check every global argument and build every process at every length it runs at
     (its cut and the memory of its samples too) before any work."""
     ests = _resolve_estimators(estimators)
-    if isinstance(processes, (str, GroundTruthTask)) or hasattr(processes, "sample"):
+    if isinstance(processes, (str, GroundTruthTask, Process)):
         processes = [processes]
     processes = list(processes)
     specs = [_label(p) for p in processes]
@@ -329,7 +336,7 @@ def _plan(estimators, processes, lengths, n_samples, seeds, cut, distances, time
             except (ValueError, TypeError) as e:
                 raise type(e)(f"processes[{ip}] {label!r} at length {L}: {e}") from None
             c = _cut_for(cut, L)
-            C = getattr(proc, "channels", 1)
+            C = proc.channels
             check_memory("n_samples", 24.0 * max(n_list) * proc.length * C,
                          f"{max(n_list)} samples of {label!r} at length {L}")
             built[ip, il] = (proc, pid, c)

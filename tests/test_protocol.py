@@ -148,7 +148,8 @@ def test_protocol_module_imports_nothing_from_the_package():
     for name in imported:
         assert name.split(".")[0] != "l2m_sim", f"protocol.py imports {name}"
     # only the standard library and numpy
-    allowed = {"__future__", "numbers", "typing", "numpy", "abc", "collections", "dataclasses"}
+    allowed = {"__future__", "math", "numbers", "typing", "numpy", "abc", "collections",
+               "dataclasses"}
     assert {name.split(".")[0] for name in imported} <= allowed
 
 

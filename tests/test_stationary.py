@@ -397,7 +397,7 @@ def test_fgn_mi_symmetry_growth_and_two_point_exponent():
     slope = (ps[1].bipartite_mi() - ps[0].bipartite_mi()) / math.log(4)
     assert abs(slope / ((H - 0.5) ** 2 / 2) - 1) < 0.01
     p = ps[1]
-    assert p.two_point_exponent == pytest.approx(4 - 4 * H)
+    assert p.two_point_exponent() == p.exponents().alpha == pytest.approx(4 - 4 * H)
     d = np.array([1000, 2000])
     mi = p.two_point_mi(0, d)
     assert abs(math.log(mi[1] / mi[0]) / math.log(2) + (4 - 4 * H)) < 0.01

@@ -14,7 +14,8 @@ autoregressive model ``q`` (exact per-position conditionals ``q(w_t | w_<t)``):
      reversed samples; its first ``L - cut`` conditionals are ``q(w_t | w_{t+1..L-1})`` for
      ``t >= cut`` and their sum is exactly ``log q(y)`` (chain rule from the right). Exact
      whenever ``reversed()`` is the exact reversed law -- true for every process of this
-     package that has it (e.g. ``HierarchicalGaussian``, coupled or not, any cut);
+     package (all implement it, e.g. ``HierarchicalGaussian`` coupled or not, and a
+     ``MarkovChain`` with any start: its reversal is then a time-inhomogeneous chain);
   3. ``"fresh"``: run the model on ``y`` alone as if it were a fresh sequence of length
      ``L - cut``. Exact only when the law of the block ``W[cut:]`` equals the model's law of
      a fresh sequence of that length (its prefix ``W[:L-cut]``) -- true for stationary
@@ -39,9 +40,11 @@ autoregressive model ``q`` (exact per-position conditionals ``q(w_t | w_<t)``):
   differences (``b_i`` averaged over shuffles; the weak dependence created by the shuffle
   is ignored).
 
-Model interface (duck-typed; first match wins):
+Model interface (the runtime-checkable protocols of :mod:`l2m_sim.protocol`; first match
+wins):
 
-* ``model.position_log_probs(w) -> (n, L)``: per-position ``log q(w_t | w_<t)`` (any model);
+* ``model.position_log_probs(w) -> (n, L)``: per-position ``log q(w_t | w_<t)`` (any model,
+  every process of the package);
 * ``model.conditional_moments(w) -> (mean, std)`` (Gaussian; arrays shaped like ``w``,
   ``(n, L)`` or ``(n, L, C)`` with channels summed);
 * ``model.conditional_probs(tokens) -> (n, L, M)`` (tokens ``(n, L)``).
@@ -53,7 +56,8 @@ import math
 
 import numpy as np
 
-from ..protocol import as_generator, check_cut, check_int
+from ..protocol import (BlockLogProb, ConditionalMoments, ConditionalProbs, PositionLogProbs,
+                        Reversible, as_generator, check_cut, check_int)
 from ._common import Estimate
 
 __all__ = ["direct_bipartite", "vclub_bipartite", "position_log_probs"]
@@ -85,15 +89,15 @@ def _check_samples(samples):
 def position_log_probs(model, w) -> np.ndarray:
     """Per-position ``log q(w_t | w_<t)`` (nats, channels summed), shape ``(n, L)``."""
     w = np.asarray(w)
-    if hasattr(model, "position_log_probs"):
+    if isinstance(model, PositionLogProbs):
         lp = np.asarray(model.position_log_probs(w), dtype=np.float64)
-    elif hasattr(model, "conditional_moments"):
+    elif isinstance(model, ConditionalMoments):
         mean, sd = model.conditional_moments(w)
         z = (w - mean) / sd
         lp = -0.5 * z * z - np.log(sd) - 0.5 * _LOG_2PI
         if lp.ndim == 3:
             lp = lp.sum(axis=2)
-    elif hasattr(model, "conditional_probs"):
+    elif isinstance(model, ConditionalProbs):
         if w.dtype.kind not in "iu":
             raise TypeError(f"token samples must be integers, got dtype {w.dtype}")
         probs = np.asarray(model.conditional_probs(w))
@@ -115,18 +119,18 @@ def position_log_probs(model, w) -> np.ndarray:
 def _block_marginal(model, samples, c, marginal):
     L = samples.shape[1]
     if marginal == "auto":
-        if hasattr(model, "block_log_prob"):
+        if isinstance(model, BlockLogProb):
             marginal = "block"
-        elif hasattr(model, "reversed"):
+        elif isinstance(model, Reversible):
             marginal = "reversed"
         else:
             marginal = "fresh"
     if marginal == "block":
-        if not hasattr(model, "block_log_prob"):
+        if not isinstance(model, BlockLogProb):
             raise TypeError("marginal='block' needs model.block_log_prob(samples, start, stop)")
         return np.asarray(model.block_log_prob(samples, c, L), dtype=np.float64)
     if marginal == "reversed":
-        if not hasattr(model, "reversed"):
+        if not isinstance(model, Reversible):
             raise TypeError("marginal='reversed' needs model.reversed()")
         rev = model.reversed()
         lp = position_log_probs(rev, np.ascontiguousarray(samples[:, ::-1]))
