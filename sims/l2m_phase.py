@@ -61,11 +61,13 @@ SCALES = {
     # lengths: trained grid; fit_lengths: the linear state at its optimum and the exact
     # yardsticks; states: powers of 2 plus the exact state orders (1, 4, 13, 40, 121, 364)
     "tiny": dict(lengths=[16], fit_lengths=[16], states=[1, 4], steps={16: 8}, eval=8,
-                 lrs=(1e-2,), fit_iter=20, long=dict(length=16, steps=12)),
+                 lrs=(1e-2,), fit_iter=20, long=dict(length=16, steps=12),
+                across=dict(length=16, states=[1], steps=8)),
     "cpu": dict(lengths=[16, 64], fit_lengths=[16, 64, 256],
                 states=[1, 2, 4, 8, 13, 16, 32, 40, 64],
                 steps={16: 1500, 64: 2000}, eval=128, lrs=LRS, fit_iter=500,
-                long=dict(length=64, steps=6000)),
+                long=dict(length=64, steps=6000),
+                across=dict(length=256, states=[1, 2, 4], steps=2000)),
     "gpu": dict(lengths=[16, 64, 256, 1024, 4096], fit_lengths=[16, 64, 256],
                 states=[1, 2, 4, 8, 13, 16, 32, 40, 64, 121, 128, 256, 364, 512, 1024],
                 steps={16: 3000, 64: 6000, 256: 12000, 1024: 20000, 4096: 30000}, eval=256,
@@ -151,6 +153,40 @@ def add_long(ds: xr.Dataset, long: xr.Dataset, scale: str) -> xr.Dataset:
     return ds
 
 
+def across_configs(scale, lrs):
+    """The fixed-state stage (``--across``): at one more length, the full-context models and
+    StateCore at a few small states, same lr, seed and protocol -- does a fixed state lose
+    a fraction that grows with L while the full-context models stay flat?"""
+    s = SCALES[scale]
+    ac = s.get("across")
+    if not ac:
+        return []
+    L = ac["length"]
+    out = [_job(L, "state_core", d, lrs["state_core"], 0, ac["steps"], s["eval"])
+           for d in ac["states"]]
+    return out + [_job(L, m, 0, lrs[m], 0, ac["steps"], s["eval"]) for m in FULL_MODELS]
+
+
+def add_across(ds: xr.Dataset, across: xr.Dataset, scale: str) -> xr.Dataset:
+    """Put the fixed-state stage's cells into ``kl`` / ``kl_full`` at its length (the
+    required state d* is not taken there: its state grid is partial)."""
+    ac = SCALES[scale]["across"]
+    L = ac["length"]
+    g = across.squeeze(["process", "seed", "lr", "length"], drop=True)
+    for d in ac["states"]:
+        for var, src in (("kl", "kl"), ("converged", "converged"), ("kl_curve", "kl_curve")):
+            v = g[src].sel(model="state_core", state=d)
+            ds[var].loc[dict(model="state_core", length=L, state=d)] = (
+                v.values == 1 if var == "converged" else v.values)
+    for m in FULL_MODELS:
+        ds["kl_full"].loc[dict(full_model=m, length=L)] = float(g["kl"].sel(model=m, state=0))
+        ds["converged_full"].loc[dict(full_model=m, length=L)] = bool(
+            g["converged"].sel(model=m, state=0) == 1)
+    ds.attrs["across_length"] = L
+    ds.attrs["across_steps"] = ac["steps"]
+    return ds
+
+
 def exact_yardsticks(lengths, states) -> xr.Dataset:
     from l2m_sim import make_process
     from l2m_sim.yardsticks import linear_state_kl, predictable_information
@@ -207,28 +243,42 @@ def exact_fits(lengths, states, out: Path, max_iter: int) -> xr.Dataset:
     keys = ("kl_realized", "kl_fit_warm", "kl_fit_cold")
     vals = {k: np.full((len(lengths), len(states)), np.nan) for k in keys}
     torch.set_num_threads(1)
+    def cached(name, compute):
+        f = out / f"{name}.json"
+        if f.exists():
+            return json.loads(f.read_text())["kl"]
+        kl = float(compute())
+        tmp = f.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"kl": kl}))
+        tmp.replace(f)
+        return kl
+
+    def cold(p, L, d):
+        torch.manual_seed(0)
+        return fit_exact(LinearState(LinearStateConfig(max_len=L, state_size=d)), p, max_iter)
+
+    def warm(p, d):
+        m = realize(p, d)
+        with torch.no_grad():
+            start = float(expected_kl(m, p))
+        # nothing left to fit at KL 0 (to rounding)
+        return start, (start if start < 1e-10 else fit_exact(m, p, max_iter))
+
     for i, L in enumerate(lengths):
         p = make_process(PROCESS, L)
         for j, d in enumerate(states):
-            f = out / f"L{L}_d{d}_it{max_iter}_v2.json"
-            if f.exists():
-                rec = json.loads(f.read_text())
+            tag = f"L{L}_d{d}_it{max_iter}"
+            rec = {"kl_fit_cold": cached(f"{tag}_cold", lambda: cold(p, L, d))}
+            w = out / f"{tag}_warm.json"
+            if w.exists():
+                rec.update(json.loads(w.read_text()))
             else:
-                m = realize(p, d)
-                with torch.no_grad():
-                    rec = {"L": L, "d": d, "kl_realized": float(expected_kl(m, p))}
-                # nothing left to fit at KL 0 (to rounding)
-                rec["kl_fit_warm"] = (rec["kl_realized"] if rec["kl_realized"] < 1e-10
-                                      else fit_exact(m, p, max_iter))
-                torch.manual_seed(0)
-                cold = LinearState(LinearStateConfig(max_len=L, state_size=d))
-                rec["kl_fit_cold"] = fit_exact(cold, p, max_iter)
-                tmp = f.with_suffix(".tmp")
-                tmp.write_text(json.dumps(rec))
-                tmp.replace(f)
-                print(f"  exact fit L={L} d={d}: realised {rec['kl_realized']:.5f}, fitted from "
-                      f"it {rec['kl_fit_warm']:.5f}, from the default start "
-                      f"{rec['kl_fit_cold']:.5f}", flush=True)
+                rec["kl_realized"], rec["kl_fit_warm"] = warm(p, d)
+                w.with_suffix(".tmp").write_text(json.dumps(rec | {"kl": rec["kl_fit_warm"]}))
+                w.with_suffix(".tmp").replace(w)
+            print(f"  exact fit L={L} d={d}: realised {rec['kl_realized']:.5f}, fitted from "
+                  f"it {rec['kl_fit_warm']:.5f}, from the default start "
+                  f"{rec['kl_fit_cold']:.5f}", flush=True)
             for k in keys:
                 vals[k][i, j] = rec[k]
     co = {"length": list(lengths), "state": list(states)}
@@ -454,6 +504,9 @@ def main(argv=None):
     ap.add_argument("--scheduler", default=None, help="None (in process), 'local' or an address")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--lr-only", action="store_true", help="run the lr selection and stop")
+    ap.add_argument("--across", action="store_true",
+                    help="also the fixed-state stage (full-context models and StateCore at "
+                         "small states, one more length)")
     ap.add_argument("--long", action="store_true",
                     help="also the longer-training stage (StateCore, 3x steps at one length)")
     a = ap.parse_args(argv)
@@ -485,6 +538,12 @@ def main(argv=None):
         long = run_sweep(long_sweep, out / f"l2m_phase_{a.scale}_long.nc", scheduler=a.scheduler,
                          workers=a.workers)
         ds = add_long(ds, long, a.scale)
+    if a.across and across_configs(a.scale, lrs):
+        across_sweep = Sweep.from_configs(across_configs(a.scale, lrs))
+        _restore(across_sweep, out / f"l2m_phase_{a.scale}_across.nc")
+        across = run_sweep(across_sweep, out / f"l2m_phase_{a.scale}_across.nc",
+                           scheduler=a.scheduler, workers=a.workers)
+        ds = add_across(ds, across, a.scale)
     name = "l2m_phase" if a.scale == "cpu" else f"l2m_phase_{a.scale}"
     ds.to_netcdf(out / f"{name}.nc", engine="h5netcdf")
     figure(ds, out / f"{name}.png")

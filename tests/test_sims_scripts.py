@@ -43,13 +43,13 @@ def test_estimator_study_fast(tmp_path):
     assert float(ds.beta_true.sel(process=sub)) == pytest.approx(np.log(3) / np.log(4), abs=1e-3)
 
 
-def test_l2m_phase_tiny(tmp_path):
+def test_l2m_phase_tiny(tmp_path, capsys):
     """The phase-diagram script end to end at its smallest size; the results file has the
     documented layout."""
     import l2m_sim
 
     mod = load("l2m_phase")
-    assert mod.main(["--scale", "tiny", "--out", str(tmp_path), "--long"]) == 0
+    assert mod.main(["--scale", "tiny", "--out", str(tmp_path), "--long", "--across"]) == 0
     assert (tmp_path / "l2m_phase_tiny.png").exists()
     ds = xr.open_dataset(tmp_path / "l2m_phase_tiny.nc", engine="h5netcdf")
     assert {"model", "length", "state"} <= set(ds["kl"].dims)
@@ -71,6 +71,26 @@ def test_l2m_phase_tiny(tmp_path):
             linear_state_kl(p, int(d))["per_token"], abs=1e-12)
     assert np.all(np.isfinite(ds["kl"].values)) and np.all(np.isfinite(ds["kl_fit"].values))
     assert ds["kl_long"].dims == ("state",) and ds.attrs["long_steps"] == 12
+    assert ds.attrs["across_length"] == 16 and ds.attrs["across_steps"] == 8
+    # the linear reference at its optimum: the subspace start is exact at the state order
+    assert float(ds.kl_realized.sel(length=L0, state=4)) < 1e-10
+    assert np.all(ds.kl_fit.values <= ds.kl_fit_cold.values + 1e-12)
+    # a second run restores every finished cell from the combined files, retrains nothing
+    import shutil
+
+    for cdir in tmp_path.glob("*.nc.cells"):
+        if "_fit" not in cdir.name:
+            shutil.rmtree(cdir)
+    before = ds["kl"].values.copy()
+    ds.close()
+    capsys.readouterr()
+    assert mod.main(["--scale", "tiny", "--out", str(tmp_path), "--long", "--across"]) == 0
+    log = capsys.readouterr().out
+    for n, stage in ((4, "lr"), (6, "cells"), (2, "long"), (3, "across")):
+        assert f"restored {n} finished cells from l2m_phase_tiny_{stage}.nc" in log
+    assert "sweep state" not in capsys.readouterr().err  # no progress bar: nothing ran
+    with xr.open_dataset(tmp_path / "l2m_phase_tiny.nc", engine="h5netcdf") as again:
+        np.testing.assert_array_equal(again["kl"].values, before)
 
 
 def test_token_pipeline_study_fast(tmp_path):

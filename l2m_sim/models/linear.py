@@ -286,6 +286,12 @@ def fit_exact(model, process, max_iter: int = 500, tol: float = 1e-10) -> float:
         return float(_expected_terms(model, X, v)[1])
 
 
+#: Relative cut-off of the least-squares solves in :func:`realize`: state directions
+#: weaker than this (rounding-level, or nearly lost below the state order) are dropped
+#: instead of being amplified into huge, ill-conditioned maps.
+_RCOND = 1e-8
+
+
 def realize(process, state_size: int, channels: int | None = None) -> LinearState:
     """The canonical subspace realisation of a Gaussian process as a :class:`LinearState`
     of order ``state_size`` (float64, ``max_len = process.length``).
@@ -334,12 +340,12 @@ def realize(process, state_size: int, channels: int | None = None) -> LinearStat
     T = np.zeros((d, 0))  # the model's state before position c, in eps coordinates
     for c in range(L):
         row = R[c, : c + 1]  # x_c = row . eps_{<=c}
-        k[c] = np.linalg.lstsq(T.T, row[:c], rcond=None)[0] if c else 0.0
+        k[c] = np.linalg.lstsq(T.T, row[:c], rcond=_RCOND)[0] if c else 0.0
         log_std[c] = 0.5 * np.log(np.sum((row[:c] - k[c] @ T) ** 2) + row[c] ** 2)
         if c + 1 == L:
             break
         F = np.vstack([np.hstack([T, np.zeros((d, 1))]), row])  # features (z_c, x_c)
-        theta = np.linalg.lstsq(F.T, target(c + 1).T, rcond=None)[0].T  # (d, d + 1)
+        theta = np.linalg.lstsq(F.T, target(c + 1).T, rcond=_RCOND)[0].T  # (d, d + 1)
         A[c], b[c] = theta[:, :d], theta[:, d]
         T = theta @ F
     model = LinearState(LinearStateConfig(channels=C, max_len=L, state_size=d)).double()
