@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .protocol import as_channel_rows, bipartite_mi_estimate, bipartite_mi_mc
+from .protocol import as_array, as_channel_rows, bipartite_mi_estimate, bipartite_mi_mc
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -96,3 +96,64 @@ def entropy(p) -> float:
     p = np.asarray(p, dtype=np.float64).ravel()
     p = p[p > 0]
     return float(-np.sum(p * np.log(p)))
+
+
+# --------------------------------------------------------------------------------------
+# Validation and sampling helpers of the token families
+# --------------------------------------------------------------------------------------
+
+#: Row sums of stochastic matrices and probability tables must be 1 within this.
+STOCHASTIC_ATOL = 1e-10
+#: Largest length that token samplers and likelihood methods accept (dense int64 rows).
+SAMPLE_LENGTH_MAX = 2**31
+# Uniforms drawn per block of rows when sampling (bounds the temporary memory).
+_UNIFORM_BLOCK = 2**20
+
+
+def as_float_array(name, value) -> np.ndarray:
+    """``value`` as a float64 copy; ``TypeError`` naming ``name`` unless it is real-valued."""
+    return np.array(as_array(name, value, "fiu", "an array of real numbers"), dtype=np.float64)
+
+
+def check_probabilities(name, arr, what, axis=-1):
+    """Finite, non-negative, summing to 1 along ``axis`` (``None``: the whole table) within
+    ``STOCHASTIC_ATOL``; ``ValueError`` naming ``name`` and ``what`` it must be otherwise."""
+    if arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty {what}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (no NaN or inf): it must be a {what}")
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must be non-negative (entries in [0, 1]): it must be a {what}, "
+                         f"got a minimum of {arr.min()!r}")
+    err = np.max(np.abs(arr.sum(axis=axis) - 1.0))
+    if not err <= STOCHASTIC_ATOL:
+        along = "along the last axis " if axis == -1 else ""
+        raise ValueError(f"{name} must be a {what}: sums {along}must be 1 within "
+                         f"{STOCHASTIC_ATOL:g}, got an error of {err:.3g}")
+
+
+def check_sampleable(length):
+    """Sampling and likelihoods hold dense int64 rows: ``length <= SAMPLE_LENGTH_MAX``."""
+    if length > SAMPLE_LENGTH_MAX:
+        raise ValueError(f"sampling needs length <= {SAMPLE_LENGTH_MAX} (dense int64 rows), got "
+                         f"length {length}; the exact information methods work at any length")
+
+
+def cumulative(P) -> np.ndarray:
+    """Inverse-CDF tables: cumulative sums along the last axis, ``+inf`` from the last
+    positive entry on (so a uniform never selects a symbol of probability 0); 2-D."""
+    P = np.atleast_2d(np.asarray(P, dtype=np.float64))
+    cum = np.cumsum(P, axis=-1)
+    M = P.shape[-1]
+    last = M - 1 - np.argmax(P[:, ::-1] > 0, axis=-1)  # index of the last positive entry
+    cols = np.arange(M)
+    cum[cols[None, :] >= last[:, None]] = np.inf
+    return np.ascontiguousarray(cum)
+
+
+def row_blocks(n: int, width: int):
+    """``(r0, r1)`` blocks of the ``n`` rows of a sampler that draws ``width`` uniforms per
+    row, at most ``2**20`` uniforms per block (at least one row)."""
+    rows = max(1, _UNIFORM_BLOCK // max(1, width))
+    for r0 in range(0, n, rows):
+        yield r0, min(n, r0 + rows)

@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from ._names import SSM_MODELS, TRAIN_MODELS
+from .protocol import check_float, check_int
 
 __all__ = ["main", "build_parser"]
 
@@ -35,10 +37,10 @@ def _int_in(lo: int, hi: int | None = None):
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < lo or (hi is not None and value > hi):
-            allowed = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-            raise argparse.ArgumentTypeError(f"must be {allowed}, got {value}")
-        return value
+        try:
+            return check_int("the value", value, lo, hi)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
 
@@ -113,12 +115,11 @@ def _float_in(lo: float = 0.0, hi: float = math.inf):
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-        if not lo < value <= hi:
-            allowed = f"> {lo:g}" if hi == math.inf else f"in ({lo:g}, {hi:g}]"
-            raise argparse.ArgumentTypeError(f"must be {allowed}, got {value:g}")
-        return value
+        try:
+            return check_float("the value", value, lo, None if hi == math.inf else hi,
+                               lo_open=True)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
 
@@ -277,7 +278,7 @@ def _run_mi(args, command: str) -> int:
     import numpy as np
     import xarray as xr
 
-    from .plot import fitted_slope
+    from ._util import fit_exponent
 
     if args.out is not None and (_check_out("mi", args.out)
                                  or _refuse_existing(args.out, args.force, "--out")):
@@ -313,7 +314,7 @@ def _run_mi(args, command: str) -> int:
         for spec in args.processes:
             r = [(L, bp) for s, L, bp, _, _ in rows if s == spec]
             print(f"fitted exponent of I_BP vs L, {spec}: "
-                  f"{fitted_slope([a for a, _ in r], [b for _, b in r]):.4f}")
+                  f"{fit_exponent([a for a, _ in r], [b for _, b in r]):.4f}")
     if args.out is not None:
         specs = list(dict.fromkeys(s for s, *_ in rows))
         Ls = sorted({L for _, L, *_ in rows})
@@ -413,7 +414,7 @@ def _add_train(sub) -> None:
                                    "for token processes) and write the results dataset.")
     p.add_argument("process", help="family name or process id (e.g. subvolume:channels=4)")
     p.add_argument("--model", default="gpt",
-                   choices=["gpt", "window_gpt", "mamba", "mamba2", "gru", "linear_attention"],
+                   choices=list(TRAIN_MODELS),
                    help="model family (default gpt)")
     p.add_argument("--length", type=_int_in(2), default=None,
                    help="sequence length (default: the id's own)")
@@ -486,7 +487,7 @@ def _checkpoint_problem(path):
 def _run_train(args, command: str) -> int:
     from ._limits import check_memory
 
-    if args.d_state is not None and args.model not in ("mamba", "mamba2"):
+    if args.d_state is not None and args.model not in SSM_MODELS:
         args.parser.error(f"--d-state applies to mamba / mamba2, not {args.model}")
     if _check_out("train", args.out):
         return 2

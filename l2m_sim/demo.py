@@ -30,7 +30,6 @@ log-log panels).
 from __future__ import annotations
 
 import datetime as _dt
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
+from ._util import fit_exponent, git_revision
 from .hierarchical import DEFAULT_COUPLING, DENSE_MAX, paper_family
 
 __all__ = ["DemoConfig", "output_paths", "check_outputs", "build_dataset", "format_tables",
@@ -155,25 +155,11 @@ def bipartite_tables(cfg: DemoConfig) -> tuple[np.ndarray, np.ndarray]:
     return bip, first_last
 
 
-def fit_exponent(lengths: np.ndarray, mi: np.ndarray, last: int) -> float:
-    """Least-squares slope of ``ln mi`` against ``ln lengths`` over the ``last`` finite points.
-
-    Parameters
-    ----------
-    lengths, mi : ndarrays, shape (n,)
-        Lengths and MI (nats); NaN entries (not computed) are skipped.
-    last : int
-        Number of trailing finite points used (fewer if fewer exist).
-
-    Returns
-    -------
-    float
-        The fitted exponent (NaN with fewer than two usable points).
-    """
-    from .validate import fit_exponent as slope
-
+def _fit_last(lengths: np.ndarray, mi: np.ndarray, last: int) -> float:
+    """:func:`~l2m_sim._util.fit_exponent` over the ``last`` finite positive points (NaN
+    entries are levels not computed)."""
     ok = np.isfinite(mi) & (mi > 0)
-    return slope(lengths[ok][-last:], mi[ok][-last:])
+    return fit_exponent(lengths[ok][-last:], mi[ok][-last:])
 
 
 def two_point_table(cfg: DemoConfig) -> dict[str, np.ndarray]:
@@ -234,25 +220,6 @@ def _sem(x: np.ndarray) -> float:
     return float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else float("nan")
 
 
-def fit_two_point_exponent(distances: np.ndarray, mi: np.ndarray) -> float:
-    """``alpha``: minus the least-squares slope of ``ln mi`` against ``ln d``.
-
-    Parameters
-    ----------
-    distances, mi : ndarrays, shape (n,)
-        Bin edges and the mean two-point MI per bin (nats); NaN bins are skipped.
-
-    Returns
-    -------
-    float
-        The fitted exponent (NaN with fewer than two usable bins).
-    """
-    ok = np.flatnonzero(np.isfinite(mi) & (mi > 0))
-    if ok.size < 2:
-        return float("nan")
-    return float(-np.polyfit(np.log(distances[ok]), np.log(mi[ok]), 1)[0])
-
-
 def exponent_table(cfg: DemoConfig) -> dict[str, np.ndarray]:
     """Closed-form exponents (:meth:`HierarchicalGaussian.exponents`) of the four variants.
 
@@ -298,9 +265,9 @@ def build_dataset(cfg: DemoConfig, command: str = "") -> xr.Dataset:
     tp = two_point_table(cfg)
     ex = exponent_table(cfg)
     nf, nc = len(FAMILIES), len(COUPLINGS)
-    beta_fit = np.array([[fit_exponent(lengths, bip[f, c], cfg.fit_levels) for c in range(nc)]
+    beta_fit = np.array([[_fit_last(lengths, bip[f, c], cfg.fit_levels) for c in range(nc)]
                          for f in range(nf)])
-    alpha_fit = np.array([[fit_two_point_exponent(distances, tp["binned"][f, c]) for c in range(nc)]
+    alpha_fit = np.array([[-fit_exponent(distances, tp["binned"][f, c]) for c in range(nc)]
                           for f in range(nf)])
 
     fc, fcl, fcd = ("family", "coupling"), ("family", "coupling", "L"), ("family", "coupling", "distance")
@@ -351,27 +318,6 @@ def build_dataset(cfg: DemoConfig, command: str = "") -> xr.Dataset:
         **{f"config_{k}": v for k, v in asdict(cfg).items()},
     }
     return xr.Dataset(data_vars, coords, attrs)
-
-
-def git_revision() -> str:
-    """Commit of the source tree this package was imported from (``+dirty`` if modified).
-
-    Returns ``"unknown"`` when the package is not inside a git checkout or git is missing.
-    """
-    root = Path(__file__).resolve().parent.parent
-
-    def git(*args):
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-
-    try:
-        if Path(git("rev-parse", "--show-toplevel")).resolve() != root:
-            return "unknown"
-        rev = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return rev + ("+dirty" if dirty else "")
 
 
 # ---------------------------------------------------------------------- text output
@@ -563,8 +509,6 @@ def families_sweep(out, force: bool = False, progress: bool = False) -> xr.Datas
 
 def format_families(ds: xr.Dataset) -> str:
     """The family table: I_BP against L, fitted slope, two-point MI at the largest L."""
-    from .plot import fitted_slope
-
     Ls = [int(L) for L in ds.length.values]
     Lmax = max(Ls)
     w = max([24] + [len(str(p)) + 2 for p in ds.process.values])
@@ -579,7 +523,7 @@ def format_families(ds: xr.Dataset) -> str:
         for L in Ls:
             v, e = float(bp.sel(length=L)), float(se.sel(length=L))
             cells.append(f"{v:.4g}" + ("*" if e > 0 else ""))
-        slope = fitted_slope(Ls[-3:], bp.values[-3:])
+        slope = fit_exponent(Ls[-3:], bp.values[-3:])
         tp = ds.two_point_mi.sel(process=proc, length=Lmax).values
         lines.append(f"{str(proc):<{w}}" + "".join(f"{c:>10}" for c in cells) + f"{slope:>8.3f}  "
                      + "".join(f"{v:>10.3g}" for v in tp))

@@ -26,14 +26,14 @@ zero MI everywhere (the message names the target and the values on either side t
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from .hierarchical import LENGTH_MAX, Exponents, HierarchicalGaussian, Level
 from .mixing import has_hadamard, hadamard_mixing
-from .protocol import check_int
+from ._util import fit_exponent
+from .protocol import check_float, check_int
 
 __all__ = ["Design", "design", "copy_schedule", "copy_weights_for_alpha"]
 
@@ -78,15 +78,6 @@ class Design:
                 f"alpha_{self.alpha_kind}: target {self.target_alpha:.6g}  achieved {alpha:.6g}  "
                 f"(alpha_avg {e.alpha_avg:.4g}, alpha_env {e.alpha_env:.4g}, "
                 f"alpha_antipodal {e.alpha_antipodal:.4g})")
-
-
-def _check_real(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
 
 
 def copy_schedule(beta: float, branching: int, levels: int) -> list[int]:
@@ -173,8 +164,8 @@ def design(beta, alpha, branching=None, levels=None, alpha_kind="avg", channels=
     -------
     Design
     """
-    beta = _check_real("beta", beta)
-    alpha = _check_real("alpha", alpha)
+    beta = check_float("beta", beta)
+    alpha = check_float("alpha", alpha)
     if not 0.0 <= beta < 1.0:
         raise ValueError(
             f"beta must be in [0, 1), got {beta}: beta = 1 needs k = b copies (a volume law "
@@ -189,11 +180,7 @@ def design(beta, alpha, branching=None, levels=None, alpha_kind="avg", channels=
             raise ValueError(f"beta={beta} exceeds log_64(63) = 0.9962, the largest supported")
         branching = fits[0]
     else:
-        if isinstance(branching, (bool, np.bool_)) or not isinstance(branching, numbers.Integral):
-            raise TypeError(f"branching must be an integer, got {branching!r}")
-        branching = int(branching)
-        if not 2 <= branching <= 64:
-            raise ValueError(f"branching must be in [2, 64], got {branching}")
+        branching = check_int("branching", branching, 2, 64)
         if not has_hadamard(branching):
             raise ValueError(f"branching={branching}: design() needs a Hadamard order (2, 4, 8, 12, 16, 20, ...)")
         bmax = math.log(branching - 1) / math.log(branching)
@@ -223,9 +210,6 @@ def design(beta, alpha, branching=None, levels=None, alpha_kind="avg", channels=
         sub = proc if t == levels else proc.sublevel(t)
         Ls.append(sub.length)
         Is.append(sub.bipartite_mi())
-    if levels >= 2 and min(Is) > 0:
-        beta_fit = float(np.polyfit(np.log(Ls), np.log(Is), 1)[0])
-    else:
-        beta_fit = float("nan")
+    beta_fit = fit_exponent(Ls, Is)  # nan with fewer than two positive values
     return Design(process=proc, target_beta=beta, target_alpha=alpha, alpha_kind=alpha_kind,
                   exponents=proc.exponents(), beta_fit=beta_fit, copies=tuple(ks))

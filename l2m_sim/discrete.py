@@ -69,7 +69,7 @@ import numba
 import numpy as np
 
 from . import _discrete_kernels as K
-from ._base import ProcessBase, entropy
+from ._base import ProcessBase, as_float_array, check_probabilities, cumulative, entropy
 from ._limits import check_memory
 from .protocol import (Exponents, NoExactValue, as_cuts, as_token_rows, as_generator, check_cut,
                        check_float, check_int, check_position, clip_rounding)
@@ -140,30 +140,13 @@ def _check_noise(noise):
 
 
 def _check_law(name, arr, shape):
-    """Validate a probability table: finite, non-negative, sums to 1 (within 1e-9)."""
-    try:
-        a = np.array(arr, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real array of shape {shape}") from exc
+    """Validate a probability table of ``shape`` (finite, non-negative, summing to 1 within
+    ``STOCHASTIC_ATOL``); return it as float64, renormalised."""
+    a = as_float_array(name, arr)
     if a.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite (no NaN or inf)")
-    if np.any(a < 0):
-        raise ValueError(f"{name} must be non-negative (a probability table), min {a.min()}")
-    s = a.sum()
-    if abs(s - 1.0) > 1e-9:
-        raise ValueError(f"{name} must sum to 1 (a probability table), got sum {s!r}")
-    return a / s
-
-
-def _cdf(p):
-    """CDF with exact 1.0 from the last non-zero entry on (so inverse CDF never hits a zero)."""
-    c = np.cumsum(p)
-    last = int(np.flatnonzero(p > 0)[-1])
-    c = c / c[last]
-    c[last:] = 1.0
-    return c
+    check_probabilities(name, a, f"probability table of shape {shape} (summing to 1)", axis=None)
+    return a / a.sum()
 
 
 def _xlogy_ratio(P, Q):
@@ -304,8 +287,8 @@ class HierarchicalDiscrete(ProcessBase):
         with np.errstate(divide="ignore"):
             self._base_logp = np.log(self._base_flat)
             self._fresh_logp = np.log(self.fresh)
-        self._base_cdf = _cdf(self._base_flat)
-        self._fresh_cdf = _cdf(self.fresh)
+        self._base_cdf = cumulative(self._base_flat)[0]
+        self._fresh_cdf = cumulative(self.fresh)[0]
         # block sums of the base table along every prefix length (level-1 conditionals)
         ps = [self._base_flat.reshape(M ** i, M ** (b - i)).sum(axis=1) for i in range(b + 1)]
         self._psum_off = np.concatenate([[0], np.cumsum([x.size for x in ps])]).astype(np.int64)

@@ -44,7 +44,8 @@ import scipy.sparse
 import scipy.sparse.csgraph
 
 from . import _markov_kernels as K
-from ._base import ProcessBase, entropy
+from ._base import (SAMPLE_LENGTH_MAX, STOCHASTIC_ATOL, ProcessBase, as_float_array,
+                    check_probabilities, check_sampleable, cumulative, entropy, row_blocks)
 from ._limits import check_memory
 from .protocol import (Exponents, NoExactValue, as_cuts, as_generator, as_positions,
                        as_token_rows, check_cut, check_int, check_position)
@@ -58,12 +59,8 @@ __all__ = [
     "ENUM_MAX",
 ]
 
-#: Row sums of stochastic matrices (and probability vectors) must be 1 within this.
-STOCHASTIC_ATOL = 1e-10
 #: Largest supported length (positions are int64; sampling needs n * L int64 of memory).
 LENGTH_MAX = 2**62
-#: Largest length that :meth:`sample` and the likelihood methods accept (dense int64 rows).
-SAMPLE_LENGTH_MAX = 2**31
 #: Largest vocabulary of :meth:`MarkovChain.all_equal` (it builds the dense identity).
 VOCAB_MAX = 8192
 #: Largest branching of a tree process.
@@ -71,50 +68,19 @@ BRANCHING_MAX = 1024
 #: Largest number of sequences ``M**L`` for which the tree's bipartite MI is computed
 #: exactly by enumerating the joint law (``8 * ENUM_MAX`` bytes).
 ENUM_MAX = 2**20
-# Uniforms drawn per block when sampling (bounds the temporary memory).
-_UNIFORM_BLOCK = 2**20
 
 
 # ------------------------------------------------------------------------ validation
 
 
-def _as_float_array(name, value):
-    if isinstance(value, np.ndarray):
-        arr = value
-    else:
-        try:
-            arr = np.asarray(value)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} must be an array of real numbers") from exc
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must be an array of real numbers, got dtype {arr.dtype}")
-    return np.array(arr, dtype=np.float64)
-
-
-def _check_probabilities(name, arr, what):
-    """Finite, non-negative, summing to 1 along the last axis (within STOCHASTIC_ATOL)."""
-    if arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty {what}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite (no NaN or inf): it must be a {what}")
-    if np.any(arr < 0):
-        raise ValueError(f"{name} must be non-negative (entries in [0, 1]): it must be a {what}, "
-                         f"got a minimum of {arr.min()!r}")
-    sums = arr.sum(axis=-1)
-    err = np.max(np.abs(sums - 1.0))
-    if not err <= STOCHASTIC_ATOL:
-        raise ValueError(f"{name} must be a {what}: sums along the last axis must be 1 within "
-                         f"{STOCHASTIC_ATOL:g}, got an error of {err:.3g}")
-
-
 def _stochastic_matrix(name, value):
     """Validate a row-stochastic ``(M, M)`` matrix; return a read-only float64 copy."""
-    T = _as_float_array(name, value)
+    T = as_float_array(name, value)
     what = "row-stochastic (M, M) matrix"
     if T.ndim != 2 or T.shape[0] != T.shape[1] or T.shape[0] < 1:
         raise ValueError(f"{name} must be a square {what} with M >= 1, got shape {T.shape}")
     _check_vocab_memory(name, T.shape[0])
-    _check_probabilities(name, T, what)
+    check_probabilities(name, T, what)
     T.setflags(write=False)
     return T
 
@@ -128,31 +94,13 @@ def _check_vocab_memory(name, M):
 
 
 def _prob_vector(name, value, M):
-    p = _as_float_array(name, value)
+    p = as_float_array(name, value)
     what = f"probability vector of length {M}"
     if p.shape != (M,):
         raise ValueError(f"{name} must be a {what}, got shape {p.shape}")
-    _check_probabilities(name, p, what)
+    check_probabilities(name, p, what)
     p.setflags(write=False)
     return p
-
-
-def _check_sampleable(length):
-    if length > SAMPLE_LENGTH_MAX:
-        raise ValueError(f"sampling needs length <= {SAMPLE_LENGTH_MAX} (dense int64 rows), got "
-                         f"length {length}; the exact information methods work at any length")
-
-
-def _cumulative(P):
-    """Inverse-CDF tables: cumulative sums along the last axis, ``+inf`` from the last
-    positive entry on (see ``_markov_kernels``)."""
-    P = np.atleast_2d(np.asarray(P, dtype=np.float64))
-    cum = np.cumsum(P, axis=-1)
-    M = P.shape[-1]
-    last = M - 1 - np.argmax(P[:, ::-1] > 0, axis=-1)  # index of the last positive entry
-    cols = np.arange(M)
-    cum[cols[None, :] >= last[:, None]] = np.inf
-    return np.ascontiguousarray(cum)
 
 
 # ------------------------------------------------------------------------ linear algebra
@@ -335,8 +283,8 @@ class MarkovChain(ProcessBase):
             p0 = _prob_vector("initial", initial, M)
             self._stationary_start = False
         self.initial = p0
-        self._cum0 = _cumulative(p0)
-        self._cum = _cumulative(T)
+        self._cum0 = cumulative(p0)
+        self._cum = cumulative(T)
         self._reversal_of = None
         self._exponents = None
 
@@ -442,14 +390,12 @@ class MarkovChain(ProcessBase):
         identical array (one uniform per token, row-major, whatever the thread count).
         """
         n = check_int("n", n, 1)
-        _check_sampleable(self.length)
+        check_sampleable(self.length)
         check_memory("n", 8.0 * n * self.length, f"sample({n}) of length {self.length}")
         gen = as_generator(rng)
         L = self.length
         out = np.empty((n, L), dtype=np.int64)
-        rows = max(1, _UNIFORM_BLOCK // L)
-        for r0 in range(0, n, rows):
-            r1 = min(n, r0 + rows)
+        for r0, r1 in row_blocks(n, L):
             u = gen.random((r1 - r0, L))
             K._sample_chain(u, self._cum0, self._cum, out[r0:r1])
         return out
@@ -490,7 +436,7 @@ class MarkovChain(ProcessBase):
     def marginals(self) -> np.ndarray:
         """Exact laws of ``W_0..W_{L-1}``, shape ``(L, M)`` (``p_0 Pi + p_0 (T - Pi)^t``, the
         deviation part propagated step by step)."""
-        _check_sampleable(self.length)
+        check_sampleable(self.length)
         L, M = self.length, self.vocab_size
         check_memory("length", 8.0 * L * M, f"the {L} marginals of a chain over {M} tokens")
         p0 = np.asarray(self.initial)
@@ -576,14 +522,14 @@ class InhomogeneousMarkovChain(ProcessBase):
     channels = 1
 
     def __init__(self, initial, transitions):
-        Ts = _as_float_array("transitions", transitions)
+        Ts = as_float_array("transitions", transitions)
         if Ts.ndim != 3 or Ts.shape[1] != Ts.shape[2] or Ts.shape[1] < 1:
             raise ValueError(f"transitions must have shape (L - 1, M, M) with M >= 1, got "
                              f"shape {Ts.shape}")
         M = Ts.shape[1]
         _check_vocab_memory("transitions", M)
         if Ts.shape[0]:
-            _check_probabilities("transitions", Ts, "stack of row-stochastic (M, M) matrices")
+            check_probabilities("transitions", Ts, "stack of row-stochastic (M, M) matrices")
         Ts.setflags(write=False)
         self.transitions = Ts
         self.vocab_size = M
@@ -641,9 +587,9 @@ class InhomogeneousMarkovChain(ProcessBase):
         gen = as_generator(rng)
         u = gen.random((n, self.length))
         out = np.empty((n, self.length), dtype=np.int64)
-        out[:, 0] = np.sum(u[:, :1] >= _cumulative(self.initial), axis=1)
+        out[:, 0] = np.sum(u[:, :1] >= cumulative(self.initial), axis=1)
         for t in range(1, self.length):
-            cum = _cumulative(self.transitions[t - 1])
+            cum = cumulative(self.transitions[t - 1])
             out[:, t] = np.sum(u[:, t:t + 1] >= cum[out[:, t - 1]], axis=1)
         return out
 
@@ -733,7 +679,7 @@ class HierarchicalMarkov(ProcessBase):
         while b**lmax > LENGTH_MAX:
             lmax -= 1
         lv = check_int("levels", levels, 1, lmax)
-        Karr = _as_float_array("kernel", kernel)
+        Karr = as_float_array("kernel", kernel)
         if Karr.ndim == 2:
             Ks = np.broadcast_to(Karr, (b,) + Karr.shape)
         elif Karr.ndim == 3 and Karr.shape[0] == b:
@@ -745,7 +691,7 @@ class HierarchicalMarkov(ProcessBase):
             raise ValueError(f"kernel must be square row-stochastic (M, M) matrices with M >= 1, "
                              f"got shape {Karr.shape}")
         _check_vocab_memory("kernel", Ks.shape[1])
-        _check_probabilities("kernel", Karr, "row-stochastic (M, M) matrix (or a stack of them)")
+        check_probabilities("kernel", Karr, "row-stochastic (M, M) matrix (or a stack of them)")
         Ks = np.ascontiguousarray(Ks, dtype=np.float64)
         Ks.setflags(write=False)
         self.branching = b
@@ -764,8 +710,8 @@ class HierarchicalMarkov(ProcessBase):
         else:
             r = _prob_vector("root", root, M)
         self.root = r
-        self._cum_root = _cumulative(r)
-        self._cums = np.ascontiguousarray(np.concatenate([_cumulative(Ks[c]) for c in range(b)]))
+        self._cum_root = cumulative(r)
+        self._cums = np.ascontiguousarray(np.concatenate([cumulative(Ks[c]) for c in range(b)]))
 
     def __repr__(self):
         return (f"HierarchicalMarkov(branching={self.branching}, levels={self.levels}, "
@@ -1003,15 +949,13 @@ class HierarchicalMarkov(ProcessBase):
         the identical array whatever the thread count.
         """
         n = check_int("n", n, 1)
-        _check_sampleable(self.length)
+        check_sampleable(self.length)
         check_memory("n", 8.0 * n * self.length, f"sample({n}) of length {self.length}")
         gen = as_generator(rng)
         b, L = self.branching, self.length
         nodes = (b * L - 1) // (b - 1)
         out = np.empty((n, L), dtype=np.int64)
-        rows = max(1, _UNIFORM_BLOCK // nodes)
-        for r0 in range(0, n, rows):
-            r1 = min(n, r0 + rows)
+        for r0, r1 in row_blocks(n, nodes):
             u = gen.random((r1 - r0, nodes))
             K._sample_tree(u, self._cum_root, self._cums, b, self.levels, out[r0:r1])
         return out

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .validate import fit_exponent
+from ._util import fit_exponent
 
-__all__ = ["plot_results", "plot_exact_mi", "plot_validation", "plot_training", "fitted_slope"]
+__all__ = ["plot_results", "plot_exact_mi", "plot_validation", "plot_training"]
 
 
 def _plt():
@@ -34,11 +34,6 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-#: Least-squares slope of log y on log x over finite positive points (one implementation,
-#: shared with the validation harness).
-fitted_slope = fit_exponent
 
 
 def _save(fig, path: Path, force: bool) -> Path:
@@ -79,7 +74,7 @@ def plot_exact_mi(ds: xr.Dataset, out: Path, force: bool = True) -> list[Path]:
         y = bp if g is None else bp.sel({sdim: g})
         y = _reduce_to(y, ("length",))
         L = y["length"].values
-        beta = fitted_slope(L[-3:], y.values[-3:])
+        beta = fit_exponent(L[-3:], y.values[-3:])
         ax.loglog(L, y.values, "o-", color=col, label=f"{g if g is not None else ''}  "
                                            f"(slope of last 3: {beta:.3f})")
     ax.set_xlabel("sequence length L")
@@ -95,7 +90,7 @@ def plot_exact_mi(ds: xr.Dataset, out: Path, force: bool = True) -> list[Path]:
             y = tp if g is None else tp.sel({sdim: g})
             y = _reduce_to(y, ("distance",))
             d = y["distance"].values
-            alpha = -fitted_slope(d, y.values)
+            alpha = -fit_exponent(d, y.values)
             ax.loglog(d, y.values, "s-", color=col, label=f"{g if g is not None else ''}  (alpha ~ {alpha:.3f})")
         ax.set_xlabel("distance d")
         ax.set_ylabel("I(W_0; W_d) (nats)")
@@ -135,7 +130,7 @@ def plot_validation(ds: xr.Dataset, out: Path, force: bool = True) -> list[Path]
         width = 0.8 / max(1, len(ests) + 1)
         x = np.arange(len(procs))
         L = ds["length"].values
-        tb = [fitted_slope(L, _reduce_to(truth if p is None else truth.sel(process=p),
+        tb = [fit_exponent(L, _reduce_to(truth if p is None else truth.sel(process=p),
                                          ("length",)).values) for p in procs]
         ax.bar(x, tb, width, color="k", label="true beta (exact)")
         for i, name in enumerate(ests):
@@ -143,7 +138,7 @@ def plot_validation(ds: xr.Dataset, out: Path, force: bool = True) -> list[Path]
             for p in procs:
                 e = est if p is None else est.sel(process=p)
                 e = e if name is None else e.sel(estimator=name)
-                vals.append(fitted_slope(L, _reduce_to(e, ("length",)).values))
+                vals.append(fit_exponent(L, _reduce_to(e, ("length",)).values))
             ax.bar(x + (i + 1) * width, vals, width, label=str(name))
         ax.set_xticks(x + width * len(ests) / 2)
         ax.set_xticklabels([str(p) for p in procs], rotation=15, fontsize=7)

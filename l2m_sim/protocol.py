@@ -75,6 +75,7 @@ __all__ = [
     "as_positions",
     "as_channel_rows",
     "as_token_rows",
+    "as_array",
     "clip_rounding",
     "bipartite_mi_mc",
     "bipartite_mi_estimate",
@@ -402,19 +403,25 @@ def as_channel_rows(x, length: int, channels: int):
     return rows, restore
 
 
+def as_array(name: str, value, kinds: str, what: str) -> np.ndarray:
+    """``value`` as an array whose dtype kind is one of ``kinds`` (``"iu"``, ``"fiu"``);
+    ``TypeError`` naming ``name`` and ``what`` it must be otherwise. No copy of an array."""
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be {what}") from exc
+    if arr.dtype.kind not in kinds:
+        raise TypeError(f"{name} must be {what}, got dtype {arr.dtype}")
+    return arr
+
+
 def as_token_rows(tokens, length: int, vocab: int):
     """Validate token sequences (integers in ``0..vocab-1``, shape ``(n, L)`` with
     ``n >= 1`` or ``(L,)``); return ``(int64 (n, L) C-contiguous array, was_1d)``."""
-    if isinstance(tokens, np.ndarray):
-        arr = tokens
-    else:
-        try:
-            arr = np.asarray(tokens)
-        except (TypeError, ValueError) as exc:
-            raise TypeError("tokens must be an integer array") from exc
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"tokens must be an integer array (tokens in [0, {vocab - 1}]), "
-                        f"got dtype {arr.dtype}")
+    arr = as_array("tokens", tokens, "iu", f"an integer array (tokens in [0, {vocab - 1}])")
     if arr.ndim not in (1, 2) or arr.shape[-1] != length or arr.size == 0:
         raise ValueError(f"tokens must have shape (n, {length}) with n >= 1 or ({length},), "
                          f"got {arr.shape}")

@@ -38,7 +38,7 @@ import numpy as np
 import scipy.special
 
 from . import _santafe_kernels as K
-from ._base import ProcessBase
+from ._base import SAMPLE_LENGTH_MAX, ProcessBase, check_sampleable, cumulative, row_blocks
 from ._limits import check_memory
 from .protocol import (Exponents, as_cuts, as_generator, as_positions, as_token_rows, check_float,
                        check_int)
@@ -49,12 +49,8 @@ __all__ = ["SantaFe", "DriftingSantaFe", "SantaFeExponents", "FACTS_MAX", "LENGT
 FACTS_MAX = 2**24
 #: Largest length (the exact information methods work at any length up to this).
 LENGTH_MAX = 2**62
-#: Largest length that :meth:`SantaFe.sample` and the likelihood methods accept.
-SAMPLE_LENGTH_MAX = 2**31
 # Facts processed per block by the exact sums (bounds temporary memory).
 _FACT_BLOCK = 2**20
-# Uniforms drawn per block when sampling.
-_UNIFORM_BLOCK = 2**20
 _LN2 = math.log(2.0)
 
 
@@ -288,10 +284,7 @@ class SantaFe(ProcessBase):
 
     @cached_property
     def _cum(self):
-        cum = np.cumsum(self.weights)
-        last = int(np.flatnonzero(self.weights > 0)[-1])
-        cum[last:] = np.inf
-        return cum
+        return cumulative(self.weights)[0]
 
     def sample(self, n, rng=None) -> np.ndarray:
         """Draw ``n >= 1`` sequences, int64 ``(n, L)`` (numba).
@@ -303,16 +296,12 @@ class SantaFe(ProcessBase):
         """
         n = check_int("n", n, 1)
         L = self.length
-        if L > SAMPLE_LENGTH_MAX:
-            raise ValueError(f"sampling needs length <= {SAMPLE_LENGTH_MAX}, got length {L}; "
-                             "the exact information methods work at any length")
+        check_sampleable(L)
         check_memory("n", 24.0 * n * L, f"sample({n}) of length {L}")
         gen = as_generator(rng)
         out = np.empty((n, L), dtype=np.int64)
-        rows = max(1, _UNIFORM_BLOCK // L)
         cum = self._cum
-        for r0 in range(0, n, rows):
-            r1 = min(n, r0 + rows)
+        for r0, r1 in row_blocks(n, L):
             uk = gen.random((r1 - r0, L))
             bits = gen.integers(0, 2, size=(r1 - r0, L), dtype=np.int64)
             K.sample_rows(uk, bits, cum, out[r0:r1])
@@ -324,9 +313,7 @@ class SantaFe(ProcessBase):
         gen = as_generator(rng)
         L = self.length
         out = np.empty((n, L), dtype=np.int64)
-        rows = max(1, _UNIFORM_BLOCK // L)
-        for r0 in range(0, n, rows):
-            r1 = min(n, r0 + rows)
+        for r0, r1 in row_blocks(n, L):
             uk = gen.random((r1 - r0, L))
             bits = gen.integers(0, 2, size=(r1 - r0, L), dtype=np.int64)
             ks = np.minimum(np.searchsorted(self._cum, uk, side="right"), self.facts - 1)
@@ -575,14 +562,11 @@ class DriftingSantaFe(SantaFe):
         ``(1 - rho_k(gap)) / 2`` between looks ``gap`` apart)."""
         n = check_int("n", n, 1)
         L = self.length
-        if L > SAMPLE_LENGTH_MAX:
-            raise ValueError(f"sampling needs length <= {SAMPLE_LENGTH_MAX}, got length {L}")
+        check_sampleable(L)
         check_memory("n", 24.0 * n * L, f"sample({n}) of length {L}")
         gen = as_generator(rng)
         out = np.empty((n, L), dtype=np.int64)
-        rows = max(1, _UNIFORM_BLOCK // L)
-        for r0 in range(0, n, rows):
-            r1 = min(n, r0 + rows)
+        for r0, r1 in row_blocks(n, L):
             uk = gen.random((r1 - r0, L))
             ub = gen.random((r1 - r0, L))
             K.sample_drift_rows(uk, ub, self._cum, np.asarray(self._lr), out[r0:r1])

@@ -44,9 +44,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import math
 import os
-import subprocess
 import time
 import tomllib
 import typing
@@ -57,7 +55,9 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from .protocol import GaussianProcess, LinearStateMI
+from ._names import SSM_MODELS, TRAIN_MODELS
+from ._util import git_revision
+from .protocol import GaussianProcess, LinearStateMI, check_float
 
 __all__ = [
     "JOBS",
@@ -117,11 +117,10 @@ def _check_fields(cfg) -> None:
 
 def _check_scalar(name, value, tp, meta):
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SweepError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-        value = float(value)
-        if not math.isfinite(value):
-            raise SweepError(f"{name} must be finite, got {value!r}")
+        try:
+            value = check_float(name, value)
+        except (TypeError, ValueError) as exc:
+            raise SweepError(f"{exc} ({type(value).__name__} {value!r})") from None
     elif tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SweepError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
@@ -320,7 +319,7 @@ class TrainJob(Job):
     process: str = "subvolume:channels=4"
     length: int = field(default=64, metadata={"min": 2})
     model: str = field(default="gpt", metadata={
-        "choices": ("gpt", "window_gpt", "mamba", "mamba2", "gru", "linear_attention")})
+        "choices": TRAIN_MODELS})
     d_model: int = field(default=32, metadata={"min": 1})
     n_layer: int = field(default=2, metadata={"min": 1})
     d_state: int = field(default=0, metadata={"min": 0})
@@ -336,7 +335,7 @@ class TrainJob(Job):
         _check_process("process", self.process, self.length)
         if self.warmup > self.steps:
             raise SweepError(f"warmup must be <= steps ({self.steps}), got {self.warmup}")
-        if self.d_state and self.model not in ("mamba", "mamba2"):
+        if self.d_state and self.model not in SSM_MODELS:
             raise SweepError(f"d_state applies to mamba / mamba2 only, got model {self.model!r}")
 
     def run(self) -> xr.Dataset:
@@ -657,16 +656,6 @@ def run_cell(cfg: Job) -> xr.Dataset:
     return ds
 
 
-def _git_revision() -> str:
-    try:
-        here = Path(__file__).resolve().parent
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here,
-                             capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def _combine(cells: list[xr.Dataset], sweep: Sweep) -> xr.Dataset:
     parts = []
     for c in cells:
@@ -692,7 +681,7 @@ def _combine(cells: list[xr.Dataset], sweep: Sweep) -> xr.Dataset:
         "sweep": json.dumps(sweep.source, default=list),
         "n_cells": len(cells),
         "l2m_sim_version": __version__,
-        "git_revision": _git_revision(),
+        "git_revision": git_revision(),
     }
     return ds
 

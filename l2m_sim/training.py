@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .protocol import ConditionalProbs, check_int
+from .protocol import ConditionalProbs, check_float, check_int
 
 __all__ = ["train", "TrainConfig", "gaussian_kl", "build_model", "evaluate", "is_converged"]
 
@@ -87,16 +87,10 @@ class TrainConfig:
     def __post_init__(self):
         self.steps = check_int("steps", self.steps, 1)
         self.batch_size = check_int("batch_size", self.batch_size, 1)
-        for name in ("lr", "clip"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a positive finite number, got {v!r}")
-        for name in ("weight_decay", "min_lr_ratio"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a non-negative finite number, got {v!r}")
-        if self.min_lr_ratio > 1:
-            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        self.lr = check_float("lr", self.lr, 0.0, lo_open=True)
+        self.clip = check_float("clip", self.clip, 0.0, lo_open=True)
+        self.weight_decay = check_float("weight_decay", self.weight_decay, 0.0)
+        self.min_lr_ratio = check_float("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
         if self.warmup is None:
             self.warmup = max(1, self.steps // 10)
         self.warmup = check_int("warmup", self.warmup, 0, self.steps)
@@ -255,9 +249,9 @@ def train(process, model="gpt", config: TrainConfig | None = None, *, model_conf
         A process of the package (or an id for :func:`l2m_sim.make_process`). Gaussian
         processes train on the exact KL, token processes on cross-entropy.
     model : str, model config or SequenceModel
-        ``"gpt"``, ``"mamba"``, ``"mamba2"``, ``"gru"``, ``"linear_attention"``,
-        ``"window_gpt"``, ``"state_core"`` or the linear reference learners
-        ``"causal_linear"`` / ``"linear_state"`` (Gaussian data only) (built with ``model_config`` overrides), a config or a model.
+        A name of ``l2m_sim._names.MODEL_NAMES`` (the keys of ``l2m_sim.models.MODELS``;
+        the linear reference learners ``"causal_linear"`` / ``"linear_state"`` take
+        Gaussian data only), built with ``model_config`` overrides; a config; or a model.
     config : TrainConfig, optional
         Optimisation settings; keyword ``overrides`` (``steps=``, ``lr=``...) update it.
     checkpoint : path, optional

@@ -41,7 +41,8 @@ import numpy as np
 import xarray as xr
 
 from ._limits import check_memory
-from .protocol import Process, check_int
+from ._util import fit_exponent
+from .protocol import Process, check_float, check_int
 from ._seeds import cell_streams, stream_id
 from .registry import GroundTruthTask, family, parse_process_id, process_id
 
@@ -266,17 +267,6 @@ class _EstimateResult(Protocol):
     estimate: float
 
 
-def fit_exponent(x, y) -> float:
-    """Least-squares slope of ``log y`` on ``log x`` over the points with finite positive
-    ``x, y`` (nan if fewer than two)."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    if ok.sum() < 2:
-        return float("nan")
-    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
-
-
 # --------------------------------------------------------------------------- the harness
 
 
@@ -296,12 +286,13 @@ class _Plan:
 
 
 def _check_timeout(timeout):
-    if timeout is not None and (isinstance(timeout, (bool, np.bool_))
-                                or not isinstance(timeout, numbers.Real)
-                                or not (math.isfinite(timeout) and timeout > 0)):
-        raise ValueError(f"timeout must be a positive finite number of seconds or None, "
-                         f"got {timeout!r}")
-    return timeout
+    """None (no limit) or a positive finite number of seconds."""
+    if timeout is None:
+        return None
+    try:
+        return check_float("timeout (seconds, or None for no limit)", timeout, 0.0, lo_open=True)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _plan(estimators, processes, lengths, n_samples, seeds, cut, distances, timeout) -> _Plan:

@@ -101,8 +101,10 @@ def test_impossible_targets_are_refused(kwargs, match):
 def test_bad_types():
     with pytest.raises(TypeError, match="beta"):
         l2m_sim.design("0.5", 1.0)
-    with pytest.raises(TypeError, match="branching"):
+    with pytest.raises(ValueError, match="branching must be an integer"):  # as check_int everywhere
         l2m_sim.design(0.5, 1.0, branching=4.5)
+    with pytest.raises(TypeError, match="branching"):
+        l2m_sim.design(0.5, 1.0, branching="4")
 
 
 @pytest.mark.parametrize("beta,alpha,kind", [(0.0, 2.0, "avg"), (0.5, 1.0, "env"), (0.0, 2.0, "env")])

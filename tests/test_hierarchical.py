@@ -960,3 +960,12 @@ def test_design_alpha_20_and_near_one_coupling():
     assert d.beta_fit == pytest.approx(0.5, abs=1e-9)
     with pytest.raises(ValueError, match="coupling=0.99999 at length"):
         l2m_sim.paper_family("subvolume", 5, coupling=0.99999).bipartite_mi()
+
+
+def test_orthogonal_zeros_are_exact_zeros():
+    """Equal-weight k = 2 Hadamard designs: pairs whose correlation factor is zero by
+    orthogonality have exactly zero MI (0.0, not 1e-35 rounding), so tables print 0."""
+    p = l2m_sim.make_process("hierarchical:copies=2", 64)
+    assert p.two_point_mi(0, 1) == 0.0 and p.two_point_mi(0, 16) == 0.0
+    lev = p.schedule[0]
+    assert lev.P[0, 1] == 0.0 and lev.P[0, 3] == 0.0

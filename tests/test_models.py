@@ -492,3 +492,11 @@ def test_model_input_errors():
         model.init_state(0)
     with pytest.raises(ValueError, match="position"):
         model.history_state_size(-1)
+
+
+def test_model_names_have_one_source():
+    """The light name lists (command line, sweep configs) are the keys of MODELS."""
+    from l2m_sim._names import MODEL_NAMES, SSM_MODELS, TRAIN_MODELS
+
+    assert tuple(MODELS) == MODEL_NAMES
+    assert set(TRAIN_MODELS) <= set(MODEL_NAMES) and set(SSM_MODELS) <= set(TRAIN_MODELS)

@@ -158,3 +158,35 @@ def test_protocol_exports():
                  "check_cut", "check_position"):
         assert name in protocol.__all__
         assert hasattr(protocol, name)
+
+
+def test_check_float():
+    from l2m_sim.protocol import check_float
+
+    assert check_float("x", 0.5, 0, 1) == 0.5 and type(check_float("x", np.float32(2), 0)) is float
+    assert check_float("x", np.array(3.0)) == 3.0
+    with pytest.raises(ValueError, match=r"x must be in \(0, 1\), got 1"):
+        check_float("x", 1, 0, 1, lo_open=True, hi_open=True)
+    with pytest.raises(ValueError, match=r"x must be in \[0, inf\) and finite"):
+        check_float("x", float("nan"), 0)
+    for bad in ("1", None, True, [1.0], 1j):
+        with pytest.raises(TypeError, match="x must be a real number"):
+            check_float("x", bad)
+
+
+def test_clip_rounding_one_tolerance():
+    from l2m_sim.protocol import ROUNDING_TOL, clip_rounding
+
+    assert clip_rounding(-ROUNDING_TOL / 2) == 0.0 and isinstance(clip_rounding(-1e-12), float)
+    assert clip_rounding(-2 * ROUNDING_TOL) == -2 * ROUNDING_TOL  # a real error stays visible
+    assert clip_rounding(1e-30) == 1e-30  # tiny positive values are exact values
+    np.testing.assert_array_equal(clip_rounding(np.array([-1e-12, 0.5])), [0.0, 0.5])
+
+
+def test_mc_sample_count_rule():
+    from l2m_sim.protocol import MC_ABS_SE, MC_MAX_VALUES, MC_REL_SE, mc_sample_count
+
+    assert mc_sample_count(64, 1.0, MC_REL_SE / 2, 2000) == 2000  # already precise enough
+    assert mc_sample_count(64, 1.0, 2 * MC_REL_SE, 2000) == 8000  # se ~ 1/sqrt(n)
+    assert mc_sample_count(64, 0.0, 2 * MC_ABS_SE, 2000) == 8000  # absolute floor
+    assert mc_sample_count(1024, 1.0, 1.0, 2000) == MC_MAX_VALUES // 1024  # capped

@@ -7,12 +7,11 @@ NaN).
 
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-from ..protocol import check_int
+from ..protocol import check_float, check_int
 
 __all__ = ["Estimate", "as_samples", "check_xy", "check_positive_float", "check_fraction"]
 
@@ -74,26 +73,12 @@ def check_xy(x, y, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
 
 def check_positive_float(name: str, value, allow_zero: bool = False, maximum: float | None = None) -> float:
     """Return ``value`` as a finite float > 0 (>= 0 with ``allow_zero``), or raise naming it."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
-    lo = "[0" if allow_zero else "(0"
-    hi = "inf)" if maximum is None else f"{maximum}]"
-    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero) or (maximum is not None and v > maximum):
-        raise ValueError(f"{name} must be in {lo}, {hi}, got {value!r}")
-    return v
+    return check_float(name, value, 0.0, maximum, lo_open=not allow_zero)
 
 
 def check_fraction(name: str, value) -> float:
     """A fraction strictly inside (0, 1)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number in (0, 1), got {type(value).__name__}")
-    v = float(value)
-    if not (0.0 < v < 1.0):
-        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
-    return v
+    return check_float(name, value, 0.0, 1.0, lo_open=True, hi_open=True)
 
 
 def check_k(k, n: int) -> int:

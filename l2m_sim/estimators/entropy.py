@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma
 
+from ..protocol import as_array
 from ._common import Estimate
 
 __all__ = [
@@ -84,14 +85,7 @@ def _entropy_rows(counts: np.ndarray, method: str) -> np.ndarray:
 
 
 def _check_counts(counts) -> np.ndarray:
-    if isinstance(counts, (str, bytes)) or counts is None:
-        raise TypeError(f"counts must be a 1-D array of non-negative integers, got {type(counts).__name__}")
-    try:
-        a = np.asarray(counts)
-    except Exception as exc:
-        raise TypeError("counts must be a 1-D array of non-negative integers") from exc
-    if a.dtype.kind == "b" or a.dtype.kind not in "iuf":
-        raise TypeError(f"counts must be a 1-D array of non-negative integers, got dtype {a.dtype}")
+    a = as_array("counts", counts, "iuf", "a 1-D array of non-negative integers")
     if a.ndim != 1:
         raise ValueError(f"counts must be 1-D, got {a.ndim}-D shape {a.shape}")
     if a.size == 0:

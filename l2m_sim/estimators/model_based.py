@@ -57,7 +57,7 @@ import math
 import numpy as np
 
 from ..protocol import (BlockLogProb, ConditionalMoments, ConditionalProbs, PositionLogProbs,
-                        Reversible, as_generator, check_cut, check_int)
+                        Reversible, as_array, as_generator, check_cut, check_int)
 from ._common import Estimate
 
 __all__ = ["direct_bipartite", "vclub_bipartite", "position_log_probs"]
@@ -67,14 +67,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 def _check_samples(samples):
-    if isinstance(samples, (str, bytes)) or samples is None:
-        raise TypeError(f"samples must be a numeric array (n, L) or (n, L, C), got {type(samples).__name__}")
-    try:
-        s = np.asarray(samples)
-    except Exception as exc:
-        raise TypeError("samples must be a numeric array (n, L) or (n, L, C)") from exc
-    if s.dtype.kind == "b" or s.dtype.kind not in "fiu":
-        raise TypeError(f"samples must be a real numeric array, got dtype {s.dtype}")
+    s = as_array("samples", samples, "fiu", "a real numeric array (n, L) or (n, L, C)")
     if s.ndim not in (2, 3):
         raise ValueError(f"samples must be 2-D (n, L) or 3-D (n, L, C), got {s.ndim}-D shape {s.shape}")
     if s.shape[0] < 2:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize
 
-from ..protocol import check_int
+from ..protocol import as_array, check_int
 from . import _twopoint_kernels as K
 from .entropy import ENTROPY_METHODS, _g
 
@@ -41,14 +41,7 @@ _DENSE_CELLS = 1 << 23
 
 
 def _check_tokens(tokens, vocab_size):
-    if isinstance(tokens, (str, bytes)) or tokens is None:
-        raise TypeError(f"tokens must be an integer array (n, L), got {type(tokens).__name__}")
-    try:
-        a = np.asarray(tokens)
-    except Exception as exc:
-        raise TypeError("tokens must be an integer array (n, L)") from exc
-    if a.dtype.kind == "b" or a.dtype.kind not in "iu":
-        raise TypeError(f"tokens must be an integer array (n, L), got dtype {a.dtype}")
+    a = as_array("tokens", tokens, "iu", "an integer array (n, L)")
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim != 2:

@@ -38,7 +38,6 @@ its size is ``history_state_size(c + 1)``.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -46,7 +45,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..protocol import check_int
+from ..protocol import check_float, check_int  # noqa: F401 - check_float re-exported for the models
 
 __all__ = ["BaseConfig", "SequenceModel", "ModelState", "ResidualMixerLayer", "MixerStackModel"]
 
@@ -70,23 +69,6 @@ def check_choice(name, value, choices) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
-
-
-def check_float(name, value, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
-    """``value`` as a finite float in the stated range, else ValueError/TypeError naming ``name``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
-    lb = "(" if lo_open else "["
-    rb = ")" if hi_open else "]"
-    rng = f"{lb}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{rb}"
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite and in {rng}, got {value!r}")
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise ValueError(f"{name} must be in {rng}, got {value!r}")
-    if hi is not None and (v > hi or (hi_open and v == hi)):
-        raise ValueError(f"{name} must be in {rng}, got {value!r}")
-    return v
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,15 @@
+"""The model names of the package, in one place.
+
+A light module (no torch import), so that the command line and the sweep configs can list
+the models without loading them; ``l2m_sim.models.MODELS`` maps exactly these names to the
+classes (a test checks that the two agree).
+"""
+
+#: Every model of :data:`l2m_sim.models.MODELS`, by name.
+MODEL_NAMES = ("gpt", "window_gpt", "mamba", "mamba2", "linear_attention", "gru", "state_core",
+               "causal_linear", "linear_state")
+#: The models built from a width and a depth alone: ``l2m-sim train --model`` and the
+#: sweeps' ``train`` job.
+TRAIN_MODELS = ("gpt", "window_gpt", "mamba", "mamba2", "gru", "linear_attention")
+#: The selective state-space models (the only ones with a ``d_state``).
+SSM_MODELS = ("mamba", "mamba2")
