@@ -23,7 +23,7 @@ import platform
 import numba
 import numpy as np
 
-from l2m_sim.discrete import HierarchicalDiscrete
+from l2m_sim.processes.discrete import HierarchicalDiscrete
 
 from _timing import median_time, paired_times  # benchmarks/_timing.py
 

@@ -26,7 +26,8 @@ import platform
 import numba
 import numpy as np
 
-from l2m_sim.markov import HierarchicalMarkov, MarkovChain
+from l2m_sim.processes.markov import MarkovChain
+from l2m_sim.processes.tree import HierarchicalMarkov
 
 from _timing import median_time, paired_times  # benchmarks/_timing.py
 

@@ -33,7 +33,7 @@ import platform
 import numba
 import numpy as np
 
-from l2m_sim.santafe import DriftingSantaFe, SantaFe
+from l2m_sim.processes.santafe import DriftingSantaFe, SantaFe
 
 from _timing import paired_times  # benchmarks/_timing.py
 

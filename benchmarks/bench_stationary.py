@@ -32,7 +32,7 @@ import numpy as np
 import scipy.linalg
 
 import l2m_sim
-from l2m_sim.stationary import AR1, ARMA, FractionalGaussianNoise
+from l2m_sim.processes.stationary import AR1, ARMA, FractionalGaussianNoise
 
 
 from _timing import median_time, paired_times  # benchmarks/_timing.py

@@ -6,20 +6,33 @@ exact per-position conditionals (the "L2M condition": history state must grow li
 bipartite MI, ~ L^beta).
 """
 
-from .protocol import GaussianProcess, Process, TokenProcess
-from .hierarchical import (
+import sys as _sys
+
+from .protocol import Exponents, GaussianProcess, Process, TokenProcess
+from .processes import (
+    AR1,
+    ARMA,
     DEFAULT_COUPLING,
-    Exponents,
+    DriftingSantaFe,
+    FractionalGaussianNoise,
+    HierarchicalDiscrete,
     HierarchicalGaussian,
+    HierarchicalMarkov,
     Level,
+    MarkovChain,
+    SantaFe,
+    StationaryGaussian,
+    hadamard_mixing,
     paper_family,
+    paper_mixing,
 )
-from .mixing import hadamard_mixing, paper_mixing
-from .design import Design, design
-from .stationary import AR1, ARMA, FractionalGaussianNoise, StationaryGaussian
-from .markov import HierarchicalMarkov, MarkovChain
-from .discrete import HierarchicalDiscrete
-from .santafe import DriftingSantaFe, SantaFe
+from .processes.design import Design, design
+
+# Module paths from before the families moved into ``l2m_sim.processes`` stay importable
+# (``from l2m_sim.mixing import ...``): the old name is the same module object.
+for _old in ("hierarchical", "mixing", "design", "stationary", "markov", "discrete", "santafe"):
+    _sys.modules.setdefault(f"{__name__}.{_old}", _sys.modules[f"{__name__}.processes.{_old}"])
+del _old
 from .registry import (
     Family,
     GroundTruthTask,

@@ -53,7 +53,7 @@ __all__ = [
 
 
 def _hierarchical(branching, copies, levels, coupling, channels, pair_mi):
-    from .hierarchical import HierarchicalGaussian
+    from .processes.hierarchical import HierarchicalGaussian
 
     # registry convention: pair_mi 0 means the default mixing (ids cannot hold None)
     strength = None if pair_mi is None or float(pair_mi) == 0.0 else float(pair_mi)
@@ -63,7 +63,7 @@ def _hierarchical(branching, copies, levels, coupling, channels, pair_mi):
 
 def _paper(name):
     def make(levels, coupling, channels):
-        from .hierarchical import paper_family
+        from .processes.hierarchical import paper_family
 
         return paper_family(name, levels, coupling=_coupling(coupling) or False,
                             channels=channels)
@@ -78,13 +78,13 @@ def _coupling(value):
 
 
 def _ar1(phi, length, channels):
-    from .stationary import AR1
+    from .processes.stationary import AR1
 
     return AR1(phi, length, channels=channels)
 
 
 def _arma(ar, ma, length, channels):
-    from .stationary import ARMA
+    from .processes.stationary import ARMA
 
     # ids hold a one-term tuple as a plain number: accept scalars
     ar = tuple(np.atleast_1d(np.asarray(ar, dtype=float)).tolist())
@@ -93,20 +93,20 @@ def _arma(ar, ma, length, channels):
 
 
 def _fgn(hurst, length, channels):
-    from .stationary import FractionalGaussianNoise
+    from .processes.stationary import FractionalGaussianNoise
 
     return FractionalGaussianNoise(hurst, length, channels=channels)
 
 
 def _markov_binary(flip, length):
-    from .markov import MarkovChain
+    from .processes.markov import MarkovChain
 
     f = check_float("flip", flip, 0.0, 1.0)
     return MarkovChain(np.array([[1 - f, f], [f, 1 - f]]), length)
 
 
 def _markov_two_state(p, q, length):
-    from .markov import MarkovChain
+    from .processes.markov import MarkovChain
 
     p, q = check_float("p", p, 0.0, 1.0), check_float("q", q, 0.0, 1.0)
     if p + q == 0.0:
@@ -115,15 +115,14 @@ def _markov_two_state(p, q, length):
 
 
 def _all_equal(vocab, length):
-    from .markov import MarkovChain
+    from .processes.markov import MarkovChain
 
     return MarkovChain.all_equal(vocab, length)
 
 
 def _tree(branching, levels, vocab, flip):
-    from .markov import HierarchicalMarkov
-
-    from .markov import VOCAB_MAX
+    from .processes.markov import VOCAB_MAX
+    from .processes.tree import HierarchicalMarkov
 
     f = check_float("flip", flip, 0.0, 1.0)
     M = check_int("vocab", vocab, 2, VOCAB_MAX)
@@ -137,19 +136,19 @@ def _tree(branching, levels, vocab, flip):
 
 
 def _discrete(branching, copies, levels, alphabet, noise):
-    from .discrete import HierarchicalDiscrete
+    from .processes.discrete import HierarchicalDiscrete
 
     return HierarchicalDiscrete(branching, copies, levels, alphabet, noise=noise)
 
 
 def _santa_fe(exponent, facts, length):
-    from .santafe import SantaFe
+    from .processes.santafe import SantaFe
 
     return SantaFe(exponent, facts, length)
 
 
 def _santa_fe_drift(exponent, facts, length, flip_scale, flip_exponent):
-    from .santafe import DriftingSantaFe
+    from .processes.santafe import DriftingSantaFe
 
     return DriftingSantaFe(exponent, facts, length, flip_scale, flip_exponent)
 

@@ -62,7 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from l2m_sim import estimators as E  # noqa: E402
-from l2m_sim.santafe import DriftingSantaFe, SantaFe  # noqa: E402
+from l2m_sim.processes.santafe import DriftingSantaFe, SantaFe  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FAMILIES = ("santa-fe", "santa-fe-drift")

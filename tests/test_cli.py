@@ -133,7 +133,7 @@ def test_demo_writes_both_parts(tmp_path, capsys):
         assert (out / name).exists(), name
     fam = xr.open_dataset(out / "demo_families.nc", engine="h5netcdf")
     import l2m_sim
-    import l2m_sim.santafe
+    import l2m_sim.processes.santafe
     from l2m_sim import demo
 
     assert float(fam.bipartite_mi.sel(process="ar1:phi=0.9", length=64)) == pytest.approx(
@@ -142,7 +142,7 @@ def test_demo_writes_both_parts(tmp_path, capsys):
         l2m_sim.HierarchicalDiscrete(4, 3, 4, 2).bipartite_mi())
     assert float(fam.bipartite_mi.sel(process="santa-fe", length=1024)) == pytest.approx(
         l2m_sim.SantaFe(2.0, 4096, 1024).bipartite_mi())
-    drift = l2m_sim.santafe.DriftingSantaFe(2.0, 4096, 1024, 0.25, 2.0)
+    drift = l2m_sim.processes.santafe.DriftingSantaFe(2.0, 4096, 1024, 0.25, 2.0)
     assert float(fam.two_point_mi.sel(process=demo.SANTA_FE_DRIFT, length=1024, distance=64)) == \
         pytest.approx(drift.two_point_mi(0, 64))
     assert (fam.status == "ok").all()

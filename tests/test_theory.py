@@ -19,7 +19,7 @@ import sympy as sp
 ROOT = Path(__file__).resolve().parents[1]
 
 import l2m_sim  # noqa: E402
-from l2m_sim.mixing import hadamard_matrix  # noqa: E402
+from l2m_sim.processes.mixing import hadamard_matrix  # noqa: E402
 from theory import hierarchical as th  # noqa: E402
 from theory import render  # noqa: E402
 

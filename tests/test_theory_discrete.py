@@ -1,5 +1,5 @@
 """Theory versus library: the sympy closed forms of ``theory/discrete.py`` evaluated against
-``l2m_sim.discrete.HierarchicalDiscrete`` at random parameters (fixed seeds).
+``l2m_sim.processes.discrete.HierarchicalDiscrete`` at random parameters (fixed seeds).
 
 The library computes I_1 from the base table numerically (table marginals), I_BP by the
 cut reduction, the entropy from the latent entropies, log-probabilities by inverting the
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from l2m_sim.discrete import TUPLES_MAX, HierarchicalDiscrete
+from l2m_sim.processes.discrete import TUPLES_MAX, HierarchicalDiscrete
 from theory import discrete as td
 from theory import render
 

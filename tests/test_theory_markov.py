@@ -1,5 +1,5 @@
 """Theory versus library: the sympy closed forms of ``theory/markov.py`` evaluated against
-``l2m_sim.markov`` at random parameters (fixed seeds).
+``l2m_sim.processes.markov`` at random parameters (fixed seeds).
 
 The closed forms are evaluated in extended precision (mpmath, 80 digits), so the
 comparisons also hold where the MI is far below machine epsilon (large distances).
@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from l2m_sim.markov import HierarchicalMarkov, MarkovChain
+from l2m_sim.processes.markov import MarkovChain
+from l2m_sim.processes.tree import HierarchicalMarkov
 from theory import markov as tm
 from theory import render
 

@@ -1,5 +1,5 @@
 """Theory versus library: the sympy closed forms of ``theory/santafe.py`` evaluated against
-``l2m_sim.santafe`` (fixed parameters, float64 against the library's exact sums)."""
+``l2m_sim.processes.santafe`` (fixed parameters, float64 against the library's exact sums)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import scipy.special
 import sympy as sp
 
-from l2m_sim.santafe import SantaFe
+from l2m_sim.processes.santafe import SantaFe
 from theory import render
 from theory import santafe as ts
 

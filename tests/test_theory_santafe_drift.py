@@ -1,5 +1,5 @@
 """Theory versus library: the sympy closed forms of ``theory/santafe_drift.py`` evaluated
-against ``l2m_sim.santafe.DriftingSantaFe`` (fixed parameters, float64 against the library)."""
+against ``l2m_sim.processes.santafe.DriftingSantaFe`` (fixed parameters, float64 against the library)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import scipy.special
 import sympy as sp
 
-from l2m_sim.santafe import DriftingSantaFe, SantaFe, _bsc_mi
+from l2m_sim.processes.santafe import DriftingSantaFe, SantaFe, _bsc_mi
 from theory import render
 from theory import santafe_drift as td
 

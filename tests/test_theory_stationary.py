@@ -1,5 +1,5 @@
 """Theory versus library for the stationary family: the sympy results of
-``theory/stationary.py`` evaluated against ``l2m_sim.stationary`` at random parameters
+``theory/stationary.py`` evaluated against ``l2m_sim.processes.stationary`` at random parameters
 (fixed seeds). Each comparison pits a closed form against a number the library computes
 by its own route (numba Levinson recursion, the binomial series for fGn, circulant
 embedding), so a wrong closed form or a wrong kernel fails.
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from l2m_sim.stationary import AR1, ARMA, FractionalGaussianNoise, StationaryGaussian, fgn_autocovariance
+from l2m_sim.processes.stationary import AR1, ARMA, FractionalGaussianNoise, StationaryGaussian, fgn_autocovariance
 from theory import render
 from theory import stationary as th
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import l2m_sim
 from l2m_sim import HierarchicalGaussian, paper_family
-from l2m_sim.hierarchical import DENSE_MAX, Level
+from l2m_sim.processes.hierarchical import DENSE_MAX, Level
 
 FAST = settings(max_examples=30, deadline=None, derandomize=True)
 

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .protocol import as_array, as_channel_rows, bipartite_mi_estimate, bipartite_mi_mc
+from ..protocol import as_array, as_channel_rows, bipartite_mi_estimate, bipartite_mi_mc
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 

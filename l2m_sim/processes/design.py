@@ -32,8 +32,8 @@ import numpy as np
 
 from .hierarchical import LENGTH_MAX, Exponents, HierarchicalGaussian, Level
 from .mixing import has_hadamard, hadamard_mixing
-from ._util import fit_exponent
-from .protocol import check_float, check_int
+from .._util import fit_exponent
+from ..protocol import check_float, check_int
 
 __all__ = ["Design", "design", "copy_schedule", "copy_weights_for_alpha"]
 

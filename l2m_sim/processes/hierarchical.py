@@ -47,11 +47,11 @@ import numba
 import numpy as np
 import scipy.linalg
 
-from . import _hier_kernels as K
+from ._kernels import hierarchical as K
 from .mixing import hadamard_mixing, pair_mi_weights, paper_mixing, validate_mixing
 from ._base import GaussianBase
-from ._limits import check_memory
-from .protocol import (Exponents, as_cuts, as_generator, check_cut, check_float, check_int,
+from .._limits import check_memory
+from ..protocol import (Exponents, as_cuts, as_generator, check_cut, check_float, check_int,
                        clip_rounding)
 
 __all__ = ["HierarchicalGaussian", "Level", "Exponents", "paper_family", "DEFAULT_COUPLING"]

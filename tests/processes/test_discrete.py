@@ -1,4 +1,4 @@
-"""Tests of ``l2m_sim.discrete.HierarchicalDiscrete`` against brute-force enumeration.
+"""Tests of ``l2m_sim.processes.discrete.HierarchicalDiscrete`` against brute-force enumeration.
 
 The reference here is written from the construction, not from the library code: enumerate
 every latent configuration (base rows and fresh symbols), build the sequence by the
@@ -20,7 +20,7 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from l2m_sim.discrete import (DEFAULT_NOISE, ENUM_MAX, TUPLES_MAX, HierarchicalDiscrete,
+from l2m_sim.processes.discrete import (DEFAULT_NOISE, ENUM_MAX, TUPLES_MAX, HierarchicalDiscrete,
                               noisy_copy_base)
 from l2m_sim.protocol import Process, TokenProcess
 

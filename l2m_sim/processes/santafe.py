@@ -37,10 +37,10 @@ from functools import cached_property
 import numpy as np
 import scipy.special
 
-from . import _santafe_kernels as K
+from ._kernels import santafe as K
 from ._base import SAMPLE_LENGTH_MAX, ProcessBase, check_sampleable, cumulative, row_blocks
-from ._limits import check_memory
-from .protocol import (Exponents, as_cuts, as_generator, as_positions, as_token_rows, check_float,
+from .._limits import check_memory
+from ..protocol import (Exponents, as_cuts, as_generator, as_positions, as_token_rows, check_float,
                        check_int)
 
 __all__ = ["SantaFe", "DriftingSantaFe", "SantaFeExponents", "FACTS_MAX", "LENGTH_MAX"]

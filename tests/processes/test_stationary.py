@@ -1,4 +1,4 @@
-"""Tests of the stationary Gaussian family (``l2m_sim.stationary``).
+"""Tests of the stationary Gaussian family (``l2m_sim.processes.stationary``).
 
 Every structured algorithm is held equal to a plain dense reference: the exact MI at every
 cut to ``slogdet`` of the Toeplitz covariance, conditional moments to the dense Cholesky
@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from l2m_sim.protocol import GaussianProcess
-from l2m_sim.stationary import (
+from l2m_sim.processes.stationary import (
     AR1,
     ARMA,
     DENSE_MAX,
@@ -318,7 +318,7 @@ def test_ar_p_mi_constant_and_pacf_formula(ar):
     prof = p.bipartite_mi_profile()
     k = p.reflection_coefficients()
     # step-down of the AR polynomial = PACF of the process; zero beyond order p (dense check)
-    from l2m_sim.stationary import _ar_step_down
+    from l2m_sim.processes.stationary import _ar_step_down
     assert_rel(k[:p_ord], _ar_step_down(np.array(ar)), rel=1e-10)
     r = p.autocorrelation()
     for t in range(p_ord + 1, p_ord + 4):

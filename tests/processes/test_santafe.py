@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from l2m_sim.santafe import FACTS_MAX, SantaFe
+from l2m_sim.processes.santafe import FACTS_MAX, SantaFe
 
 LN2 = math.log(2)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import l2m_sim
-from l2m_sim.design import copy_schedule, copy_weights_for_alpha
+from l2m_sim.processes.design import copy_schedule, copy_weights_for_alpha
 
 
 @pytest.mark.parametrize("b,k", [(2, 1), (4, 1), (4, 2), (4, 3), (8, 3), (8, 7), (16, 5)])

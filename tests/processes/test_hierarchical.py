@@ -1,4 +1,4 @@
-"""Tests of ``l2m_sim.hierarchical``: every exact algorithm against an independent computation.
+"""Tests of ``l2m_sim.processes.hierarchical``: every exact algorithm against an independent computation.
 
 The references here are deliberately naive and written from the mathematics of the construction,
 not from the library code:
@@ -828,7 +828,7 @@ def test_large_L_bipartite_mi():
 
 
 def test_dense_methods_refused_above_dense_max_without_allocating():
-    from l2m_sim.hierarchical import DENSE_MAX
+    from l2m_sim.processes.hierarchical import DENSE_MAX
 
     p = HierarchicalGaussian(4, 3, 8, coupling=0.5)
     assert p.length > DENSE_MAX
@@ -925,7 +925,7 @@ def test_mp_reference_matches_a_dense_extended_precision_covariance():
     (4, 2, 1e3, 5, 0), (4, 3, 1e4, 5, 1), (3, 1, 1e4, 6, 2), (2, 1, 1e4, 10, 3),
     (2, 1, 20.0, 12, 4)])
 def test_bipartite_accurate_up_to_the_condition_limit(b, k, cond, levels, seed):
-    from l2m_sim.mixing import MIXING_COND_MAX
+    from l2m_sim.processes.mixing import MIXING_COND_MAX
 
     M = _mixing_with_cond(b, min(cond, MIXING_COND_MAX / 1.5), seed)
     assert np.linalg.cond(M) <= MIXING_COND_MAX
@@ -938,7 +938,7 @@ def test_bipartite_accurate_up_to_the_condition_limit(b, k, cond, levels, seed):
     ([1e-6, 1e-6, 0.5, 0.5], 2),             # copy weights tiny (design alpha = 20): 707
 ])
 def test_ill_conditioned_hadamard_designs_exact(weights, k):
-    from l2m_sim.mixing import hadamard_mixing
+    from l2m_sim.processes.mixing import hadamard_mixing
 
     M = hadamard_mixing(4, k, np.array(weights))
     for levels in (4, 5):
@@ -947,7 +947,7 @@ def test_ill_conditioned_hadamard_designs_exact(weights, k):
 
 
 def test_condition_limit_refused_with_the_reason():
-    from l2m_sim.mixing import MIXING_COND_MAX
+    from l2m_sim.processes.mixing import MIXING_COND_MAX
 
     M = _mixing_with_cond(4, 1e6, 0)
     with pytest.raises(ValueError, match=r"condition number .* exceeds 1e\+04"):

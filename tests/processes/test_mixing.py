@@ -1,4 +1,4 @@
-"""Tests of ``l2m_sim.mixing``: the study's matrix, Hadamard/sign matrices and validation."""
+"""Tests of ``l2m_sim.processes.mixing``: the study's matrix, Hadamard/sign matrices and validation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import l2m_sim
-from l2m_sim.mixing import (
+from l2m_sim.processes.mixing import (
     default_copy_weights,
     hadamard_matrix,
     hadamard_mixing,

@@ -68,10 +68,10 @@ from functools import cached_property
 import numba
 import numpy as np
 
-from . import _discrete_kernels as K
+from ._kernels import discrete as K
 from ._base import ProcessBase, as_float_array, check_probabilities, cumulative, entropy
-from ._limits import check_memory
-from .protocol import (Exponents, NoExactValue, as_cuts, as_token_rows, as_generator, check_cut,
+from .._limits import check_memory
+from ..protocol import (Exponents, NoExactValue, as_cuts, as_token_rows, as_generator, check_cut,
                        check_float, check_int, check_position, clip_rounding)
 
 __all__ = [

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from l2m_sim.santafe import DriftingSantaFe, SantaFe
+from l2m_sim.processes.santafe import DriftingSantaFe, SantaFe
 
 
 def enumerate_law(proc):

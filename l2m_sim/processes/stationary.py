@@ -50,10 +50,10 @@ import numpy as np
 import scipy.fft
 import scipy.linalg
 
-from . import _stationary_kernels as K
+from ._kernels import stationary as K
 from ._base import GaussianBase
-from ._limits import check_memory
-from .protocol import Exponents, as_cuts, as_generator, check_float, check_int, clip_rounding
+from .._limits import check_memory
+from ..protocol import Exponents, as_cuts, as_generator, check_float, check_int, clip_rounding
 
 __all__ = [
     "StationaryGaussian",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .protocol import check_int
+from ..protocol import check_int
 
 __all__ = [
     "paper_mixing",

@@ -1,0 +1,1 @@
+"""The numba kernels of the process families (one module per family)."""
