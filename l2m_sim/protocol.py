@@ -481,7 +481,7 @@ def bipartite_mi_mc(process, cut=None, n=None, rng=None):
     n_fixed = None if n is None else check_int("n", n, 2)
     gen = as_generator(rng)
     rev = process.reversed()
-    C = int(getattr(process, "channels", 1))
+    C = int(process.channels)
     count = np.zeros(cuts.size)
     mean = np.zeros(cuts.size)
     m2 = np.zeros(cuts.size)
