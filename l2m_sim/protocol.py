@@ -57,6 +57,8 @@ __all__ = [
     "ConditionalProbs",
     "Reversible",
     "BlockLogProb",
+    "CanonicalCorrelations",
+    "ConditionalStds",
     "LinearStateMI",
     "Exponents",
     "NoExactValue",
@@ -166,6 +168,22 @@ class LinearStateMI(Protocol):
     """A Gaussian law with the exact information of the best linear state of the past."""
 
     def linear_state_mi(self, dim, cut=None) -> float:
+        ...
+
+
+@runtime_checkable
+class CanonicalCorrelations(Protocol):
+    """A Gaussian law with closed-form canonical correlations between past and future."""
+
+    def canonical_correlations(self, cut=None):
+        ...
+
+
+@runtime_checkable
+class ConditionalStds(Protocol):
+    """A Gaussian law with its exact conditional standard deviations in closed form."""
+
+    def conditional_stds(self):
         ...
 
 

@@ -34,14 +34,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .protocol import check_cut, check_int
+from .protocol import (
+    CanonicalCorrelations,
+    ConditionalStds,
+    GaussianProcess,
+    LinearStateMI,
+    check_cut,
+    check_int,
+)
 
 __all__ = ["window_kl", "linear_state_kl", "linear_state_bound", "state_order",
            "predictable_information", "dense_canonical_correlations"]
 
 
 def _conditional_variances(process) -> np.ndarray:
-    if hasattr(process, "conditional_stds"):
+    if isinstance(process, ConditionalStds):
         return np.asarray(process.conditional_stds(), dtype=float) ** 2
     S = process.covariance()
     return np.diag(np.linalg.cholesky(S)) ** 2
@@ -83,13 +90,13 @@ def linear_state_kl(process, dim: int, cut=None) -> dict:
     """
     c = check_cut(cut, process.length)
     d = check_int("dim", dim, 0)
-    if not hasattr(process, "linear_state_mi"):
+    if not isinstance(process, LinearStateMI):
         raise TypeError(f"{type(process).__name__} has no canonical correlations "
                         f"(linear_state_mi); the linear-state bound needs them")
     ibp = float(process.bipartite_mi(c))
     lin = float(process.linear_state_mi(d, c))
     total = max(ibp - lin, 0.0)
-    C = getattr(process, "channels", 1)
+    C = process.channels
     return {"total": total, "per_token": total / (process.length * C), "state_mi": lin,
             "bipartite_mi": ibp}
 
@@ -114,9 +121,9 @@ def dense_canonical_correlations(S, cut: int) -> np.ndarray:
 
 
 def _canonical(process, cut):
-    if hasattr(process, "canonical_correlations"):
+    if isinstance(process, CanonicalCorrelations):
         return np.asarray(process.canonical_correlations(cut), dtype=float)
-    if hasattr(process, "covariance"):
+    if isinstance(process, GaussianProcess):
         return dense_canonical_correlations(process.covariance(), cut)
     raise TypeError(f"{type(process).__name__} has neither canonical correlations nor a "
                     f"covariance; the linear-state yardsticks need a Gaussian process")
@@ -137,7 +144,7 @@ def linear_state_bound(process, dim: int, cuts=None) -> dict:
         gap = float(-0.5 * np.sum(np.log1p(-sig[d:] ** 2)))
         if best_c is None or gap > best:
             best, best_c = gap, c
-    C = getattr(process, "channels", 1)
+    C = process.channels
     best = best if best > 0 else 0.0  # exact 0 (never -0.0 or a rounding-level negative)
     return {"total": best, "per_token": best / (process.length * C), "cut": best_c}
 
