@@ -522,8 +522,7 @@ def _run_train(args, command: str) -> int:
     try:
         ds = train(p, args.model, model_config=mc, steps=args.steps, batch_size=args.batch_size,
                    lr=args.lr, seed=args.seed, eval_samples=args.eval_samples,
-                   device=args.device, checkpoint=args.checkpoint, progress=True,
-                   warmup=max(1, args.steps // 10))
+                   device=args.device, checkpoint=args.checkpoint, progress=True)
     except (ValueError, TypeError) as exc:
         return _fail("train", exc)
     ds.attrs["command"] = command

@@ -27,9 +27,10 @@ difference is the KL in expectation), nats per token and channel.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -66,15 +67,37 @@ def is_converged(eval_steps, eval_kl, rel: float = CONVERGED_REL, abs_tol: float
 EVAL_SEED = 2**31
 
 
-@dataclass
+def _int_field(name: str, value, lo: int, hi: int | None = None) -> None:
+    """Raise (naming ``name``) unless ``value`` is an integer (not a bool, not a float that
+    happens to be whole) in ``[lo, hi]``."""
+    check_int(name, value, lo, hi)
+    if not isinstance(value, numbers.Integral):  # e.g. 10.0 or a 0-d array: stored as given
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+
+
+def _real_field(name: str, value, *args, **kwargs) -> None:
+    """Raise (naming ``name``) unless ``value`` is a finite real number in the range."""
+    check_float(name, value, *args, **kwargs)
+    if not isinstance(value, numbers.Real):  # a 0-d array: stored as given
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings of :func:`train` (validated)."""
+    """Optimisation settings of :func:`train`: frozen and validated on construction.
+
+    Construction only checks (a bad value raises ``ValueError`` / ``TypeError`` naming the
+    field); no field is rewritten, so a config is exactly what was asked for and
+    ``dataclasses.replace(cfg, steps=...)`` gives a valid new one. ``warmup=None`` means
+    10% of the steps (at least 1), resolved by :attr:`warmup_steps` whenever ``steps``
+    changes.
+    """
 
     steps: int = 200
     batch_size: int = 4
     lr: float = 1e-3
     weight_decay: float = 0.01
-    warmup: int | None = None  # default: 10% of steps
+    warmup: int | None = None  # None: 10% of steps (see warmup_steps)
     min_lr_ratio: float = 0.1
     clip: float = 1.0
     seed: int = 0
@@ -85,30 +108,50 @@ class TrainConfig:
     threads: int | None = None
 
     def __post_init__(self):
-        self.steps = check_int("steps", self.steps, 1)
-        self.batch_size = check_int("batch_size", self.batch_size, 1)
-        self.lr = check_float("lr", self.lr, 0.0, lo_open=True)
-        self.clip = check_float("clip", self.clip, 0.0, lo_open=True)
-        self.weight_decay = check_float("weight_decay", self.weight_decay, 0.0)
-        self.min_lr_ratio = check_float("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
-        if self.warmup is None:
-            self.warmup = max(1, self.steps // 10)
-        self.warmup = check_int("warmup", self.warmup, 0, self.steps)
-        self.seed = check_int("seed", self.seed, 0)
-        self.eval_samples = check_int("eval_samples", self.eval_samples, 1)
-        self.eval_batch = check_int("eval_batch", self.eval_batch, 1)
+        _int_field("steps", self.steps, 1)
+        _int_field("batch_size", self.batch_size, 1)
+        _real_field("lr", self.lr, 0.0, lo_open=True)
+        _real_field("clip", self.clip, 0.0, lo_open=True)
+        _real_field("weight_decay", self.weight_decay, 0.0)
+        _real_field("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+        if self.warmup is not None:
+            _int_field("warmup", self.warmup, 0, self.steps)
+        _int_field("seed", self.seed, 0)
+        _int_field("eval_samples", self.eval_samples, 1)
+        _int_field("eval_batch", self.eval_batch, 1)
         if self.eval_every is not None:
-            self.eval_every = check_int("eval_every", self.eval_every, 1)
-        self.checkpoint_every = check_int("checkpoint_every", self.checkpoint_every, 1)
+            _int_field("eval_every", self.eval_every, 1)
+        _int_field("checkpoint_every", self.checkpoint_every, 1)
         if self.threads is not None:
-            self.threads = check_int("threads", self.threads, 1)
+            _int_field("threads", self.threads, 1)
+
+    @property
+    def warmup_steps(self) -> int:
+        """Warm-up steps in effect: ``warmup``, or 10% of ``steps`` (at least 1) when None."""
+        return max(1, self.steps // 10) if self.warmup is None else self.warmup
+
+    def with_overrides(self, **overrides) -> "TrainConfig":
+        """A new config with ``overrides`` applied (validated; unknown names refused)."""
+        names = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise TypeError(f"unknown training setting(s) {unknown}; allowed: {sorted(names)}")
+        return replace(self, **overrides)
+
+    def to_dict(self) -> dict:
+        """The fields as a plain dict, with ``warmup`` resolved to :attr:`warmup_steps`
+        (what the run used; stored in checkpoints and in the result's attributes)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["warmup"] = self.warmup_steps
+        return d
 
     def lr_at(self, step: int) -> float:
         """Learning rate of (0-based) step ``step``: linear warm-up, cosine decay."""
-        if self.warmup and step < self.warmup:
-            return self.lr * (step + 1) / self.warmup
-        span = max(1, self.steps - self.warmup)
-        frac = min(1.0, (step - self.warmup) / span)
+        warmup = self.warmup_steps
+        if warmup and step < warmup:
+            return self.lr * (step + 1) / warmup
+        span = max(1, self.steps - warmup)
+        frac = min(1.0, (step - warmup) / span)
         lo = self.lr * self.min_lr_ratio
         return lo + 0.5 * (self.lr - lo) * (1 + math.cos(math.pi * frac))
 
@@ -253,7 +296,9 @@ def train(process, model="gpt", config: TrainConfig | None = None, *, model_conf
         the linear reference learners ``"causal_linear"`` / ``"linear_state"`` take
         Gaussian data only), built with ``model_config`` overrides; a config; or a model.
     config : TrainConfig, optional
-        Optimisation settings; keyword ``overrides`` (``steps=``, ``lr=``...) update it.
+        Optimisation settings (frozen); keyword ``overrides`` (``steps=``, ``lr=``...)
+        give a new config from it (:meth:`TrainConfig.with_overrides`). An unset
+        ``warmup`` stays 10% of the (overridden) steps.
     checkpoint : path, optional
         Saved (atomically) every ``checkpoint_every`` steps and at the end; if it exists
         and matches the run, training resumes from it.
@@ -274,10 +319,9 @@ def train(process, model="gpt", config: TrainConfig | None = None, *, model_conf
     from .registry import make_process
 
     process = make_process(process)
-    cfg = config if config is not None else TrainConfig()
-    if overrides:
-        cfg = TrainConfig(**{**cfg.__dict__, **overrides, "warmup": overrides.get(
-            "warmup", None if config is None else cfg.warmup)})
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    cfg = (config if config is not None else TrainConfig()).with_overrides(**overrides)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -299,7 +343,7 @@ def train(process, model="gpt", config: TrainConfig | None = None, *, model_conf
     elapsed = 0.0
     ckpt = Path(checkpoint) if checkpoint is not None else None
     run_key = {"process": repr(process), "model": _model_name(net),
-               "model_config": net.config.to_dict(), "train": dict(cfg.__dict__)}
+               "model_config": net.config.to_dict(), "train": cfg.to_dict()}
     if ckpt is not None and ckpt.exists():
         try:
             state = torch.load(ckpt, map_location=device, weights_only=False)
@@ -400,7 +444,7 @@ def train(process, model="gpt", config: TrainConfig | None = None, *, model_conf
         coords={"position": np.arange(L), "step": np.arange(cfg.steps),
                 "eval_step": np.array(eval_steps)},
         attrs={"process": repr(process), "model": _model_name(net),
-               "model_config": repr(net.config.to_dict()), "train_config": repr(cfg.__dict__),
+               "model_config": repr(net.config.to_dict()), "train_config": repr(cfg.to_dict()),
                "channels": C, "device": str(device)},
     )
     return ds

@@ -85,6 +85,58 @@ def test_bad_train_config(kwargs, match):
         TrainConfig(**kwargs)
 
 
+def test_train_config_is_frozen_and_never_rewrites_itself():
+    import dataclasses
+
+    c = TrainConfig(steps=50)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.steps = 10
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.warmup = 3
+    # warmup=None stays None; the effective value follows steps
+    assert c.warmup is None and c.warmup_steps == 5
+    d = dataclasses.replace(c, steps=1000)
+    assert d.warmup is None and d.warmup_steps == 100 and c.steps == 50
+    assert TrainConfig(steps=3).warmup_steps == 1
+    assert TrainConfig(steps=100, warmup=0).warmup_steps == 0
+    assert c.to_dict()["warmup"] == 5 and c.with_overrides(lr=0.5).lr == 0.5
+    # an override that breaks a cross-field rule is refused, naming the field
+    with pytest.raises(ValueError, match="warmup"):
+        TrainConfig(steps=100, warmup=50).with_overrides(steps=10)
+    with pytest.raises(TypeError, match="unknown training setting"):
+        c.with_overrides(stpes=3)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(steps=2.5), "steps"), (dict(steps=10.0), "steps"), (dict(batch_size=0), "batch_size"),
+    (dict(lr=float("inf")), "lr"), (dict(lr=float("nan")), "lr"),
+    (dict(weight_decay=-0.1), "weight_decay"), (dict(warmup=-1), "warmup"),
+    (dict(seed=-1), "seed"), (dict(eval_samples=0), "eval_samples"),
+    (dict(eval_batch=0), "eval_batch"), (dict(eval_every=0), "eval_every"),
+    (dict(checkpoint_every=0), "checkpoint_every"), (dict(threads=0), "threads"),
+])
+def test_bad_train_config_names_the_field(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(steps=True), "steps"), (dict(lr="0.1"), "lr"), (dict(seed=None), "seed"),
+])
+def test_train_config_wrong_type_names_the_field(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_train_overrides_keep_an_unset_warmup_relative():
+    # a default config with steps overridden: warmup is 10% of the new steps, in the result
+    ds = train("ar1:length=8", "causal_linear", TrainConfig(), steps=30, eval_samples=2)
+    assert "'warmup': 3" in ds.attrs["train_config"]
+    assert ds.lr.values[2] == pytest.approx(1e-3) and ds.lr.values[0] == pytest.approx(1e-3 / 3)
+    with pytest.raises(TypeError, match="config must be a TrainConfig"):
+        train("ar1:length=8", "causal_linear", {"steps": 3})
+
+
 def test_unknown_model():
     with pytest.raises(ValueError, match="model must be one of"):
         train("ar1:length=8", "transformerXL", steps=1)
