@@ -13,3 +13,8 @@ MODEL_NAMES = ("gpt", "window_gpt", "mamba", "mamba2", "linear_attention", "gru"
 TRAIN_MODELS = ("gpt", "window_gpt", "mamba", "mamba2", "gru", "linear_attention")
 #: The selective state-space models (the only ones with a ``d_state``).
 SSM_MODELS = ("mamba", "mamba2")
+#: Models whose history state is set on its own (``state_size``, from 1 float up): the
+#: state-settable families of the history-state phase diagram (sweep job ``state``).
+STATE_MODELS = ("state_core", "linear_state")
+#: The full-context models of the phase diagram (history state grows with the position).
+FULL_CONTEXT_MODELS = ("causal_linear", "gpt")

@@ -55,7 +55,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from ._names import SSM_MODELS, TRAIN_MODELS
+from ._names import FULL_CONTEXT_MODELS, SSM_MODELS, STATE_MODELS, TRAIN_MODELS
 from ._util import git_revision
 from .protocol import GaussianProcess, LinearStateMI, check_float
 
@@ -384,7 +384,7 @@ class StateJob(Job):
     process: str = "hierarchical:pair_mi=2.0"
     length: int = field(default=64, metadata={"min": 2})
     model: str = field(default="state_core", metadata={
-        "choices": ("state_core", "linear_state", "causal_linear", "gpt")})
+        "choices": STATE_MODELS + FULL_CONTEXT_MODELS})
     state: int = field(default=8, metadata={"min": 0})
     d_model: int = field(default=64, metadata={"min": 1})
     n_layer: int = field(default=1, metadata={"min": 1})
@@ -399,7 +399,7 @@ class StateJob(Job):
         _check_process("process", self.process, self.length)
         if self.warmup > self.steps:
             raise SweepError(f"warmup must be <= steps ({self.steps}), got {self.warmup}")
-        stateful = self.model in ("state_core", "linear_state")
+        stateful = self.model in STATE_MODELS
         if stateful and self.state < 1:
             raise SweepError(f"state must be >= 1 for model {self.model!r}, got {self.state}")
         if not stateful and self.state != 0:
@@ -415,7 +415,7 @@ class StateJob(Job):
         mc = {}
         if self.model in ("state_core", "gpt"):
             mc.update(d_model=self.d_model, n_layer=self.n_layer)
-        if self.model in ("state_core", "linear_state"):
+        if self.model in STATE_MODELS:
             mc["state_size"] = self.state
         ds = train(p, self.model, model_config=mc, steps=self.steps, batch_size=self.batch_size,
                    lr=self.lr, warmup=self.warmup, seed=self.seed,

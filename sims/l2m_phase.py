@@ -47,13 +47,14 @@ import xarray as xr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from l2m_sim import _names  # noqa: E402
 from l2m_sim.sweep import StateJob, Sweep, run_sweep  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PAIR_MI = 2.0
 PROCESS = f"hierarchical:branching=4,copies=3,coupling=0.0,channels=1,pair_mi={PAIR_MI}"
-STATE_MODELS = ("state_core", "linear_state")
-FULL_MODELS = ("causal_linear", "gpt")
+STATE_MODELS = _names.STATE_MODELS  # state set on its own: ("state_core", "linear_state")
+FULL_MODELS = _names.FULL_CONTEXT_MODELS  # cache grows with L: ("causal_linear", "gpt")
 LRS = (3e-3, 1e-2, 3e-2)
 TOL = 0.02  # nats per token: "within TOL of the plateau"
 
