@@ -29,6 +29,7 @@ exact values; with ``distances=`` the estimators are also run on the pairs
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 import numbers
 import multiprocessing as mp
@@ -268,11 +269,20 @@ class _EstimateResult(Protocol):
 
 
 # --------------------------------------------------------------------------- the harness
+#
+# validate() runs in four named steps:
+#   1. _check_arguments  every global argument checked, every process built at every length
+#                        it runs at (cut, memory of its samples) -- before any work;
+#   2. _cell_list        the cells (process, length, n, seed) in run order, each with the
+#                        identity its sample streams are keyed on;
+#   3. _run_cell         every estimator on the samples of one cell (after _exact_values
+#                        has computed the truth of the cell's process at its length);
+#   4. _assemble_dataset the filled arrays as an xarray.Dataset with the exponent fits.
 
 
 @dataclass
 class _Plan:
-    """Every checked argument of :func:`validate` and the tasks it will run."""
+    """Every checked argument of :func:`validate` and the processes it will run."""
 
     ests: dict
     labels: list
@@ -295,9 +305,33 @@ def _check_timeout(timeout):
         raise ValueError(str(exc)) from None
 
 
-def _plan(estimators, processes, lengths, n_samples, seeds, cut, distances, timeout) -> _Plan:
-    """Check every global argument and build every process at every length it runs at
-    (its cut and the memory of its samples too) before any work."""
+def _build_processes(specs, processes, L_list, cut, n_max) -> dict:
+    """Every process at every length it runs at: ``{(ip, il): (process, id, cut)}``.
+
+    An id is rebuilt at each length; a process object or task only exists at its own
+    length (other lengths are left out: ``status = "n/a"``). A process that cannot be
+    built, a cut that does not fit, or samples that would not fit in memory raise here,
+    naming the process and the length."""
+    built = {}
+    for ip, ((label, build, own), spec) in enumerate(zip(specs, processes)):
+        for il, L in enumerate(L_list):
+            if not isinstance(spec, str) and own != L:
+                continue  # a process object exists at its own length only
+            try:
+                proc, pid = build(L)
+            except (ValueError, TypeError) as e:
+                raise type(e)(f"processes[{ip}] {label!r} at length {L}: {e}") from None
+            c = _cut_for(cut, L)
+            check_memory("n_samples", 24.0 * n_max * proc.length * proc.channels,
+                         f"{n_max} samples of {label!r} at length {L}")
+            built[ip, il] = (proc, pid, c)
+    return built
+
+
+def _check_arguments(estimators, processes, lengths, n_samples, seeds, cut, distances,
+                     timeout) -> _Plan:
+    """Step 1: check every global argument of :func:`validate` and build every process at
+    every length it runs at, so that a bad argument raises before any work is done."""
     ests = _resolve_estimators(estimators)
     if isinstance(processes, (str, GroundTruthTask, Process)):
         processes = [processes]
@@ -317,21 +351,43 @@ def _plan(estimators, processes, lengths, n_samples, seeds, cut, distances, time
     else:
         L_list = _int_list("lengths", lengths, 2)
     d_list = [] if distances is None else _int_list("distances", distances, 1)
-    built = {}
-    for ip, ((label, build, own), spec) in enumerate(zip(specs, processes)):
-        for il, L in enumerate(L_list):
-            if not isinstance(spec, str) and own != L:
-                continue  # a process object exists at its own length only
-            try:
-                proc, pid = build(L)
-            except (ValueError, TypeError) as e:
-                raise type(e)(f"processes[{ip}] {label!r} at length {L}: {e}") from None
-            c = _cut_for(cut, L)
-            C = proc.channels
-            check_memory("n_samples", 24.0 * max(n_list) * proc.length * C,
-                         f"{max(n_list)} samples of {label!r} at length {L}")
-            built[ip, il] = (proc, pid, c)
+    built = _build_processes(specs, processes, L_list, cut, max(n_list))
     return _Plan(ests, labels, L_list, n_list, seed_list, d_list, cut, timeout, built)
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """One cell of the grid: its indices in the plan's lists and its identity (the process
+    id at this length, the length, n and seed), on which its sample streams are keyed."""
+
+    ip: int
+    il: int
+    i_n: int
+    i_s: int
+    pid: str
+    length: int
+    n: int
+    seed: int
+
+    @property
+    def index(self) -> tuple:
+        """Position of the cell in the result arrays (after the estimator axis)."""
+        return (self.ip, self.il, self.i_n, self.i_s)
+
+
+def _cell_list(plan: _Plan) -> list[_Cell]:
+    """Step 2: the cells to run, process by process, length by length (the order of the
+    result arrays); ``(process, length)`` pairs left out of ``plan.built`` have none."""
+    cells = []
+    for ip in range(len(plan.labels)):
+        for il, L in enumerate(plan.L_list):
+            if (ip, il) not in plan.built:
+                continue
+            pid = plan.built[ip, il][1]
+            cells.extend(_Cell(ip, il, i_n, i_s, pid, L, n, seed)
+                         for i_n, n in enumerate(plan.n_list)
+                         for i_s, seed in enumerate(plan.seed_list))
+    return cells
 
 
 class _Results:
@@ -354,10 +410,11 @@ class _Results:
         self.tp_truth = np.full((P, Lc, D), np.nan)
 
 
-def _truth_step(res: _Results, plan: _Plan, ip, il, L):
-    """The task of process ``ip`` at length ``L`` and its exact values (``None`` and the
-    cells marked as errors when the process fails)."""
+def _exact_values(res: _Results, plan: _Plan, ip, il):
+    """The task of process ``ip`` at length index ``il`` with its exact values filled in;
+    ``None`` (and its cells marked as errors) when the process fails."""
     proc, pid, c = plan.built[ip, il]
+    L = plan.L_list[il]
     try:
         task = GroundTruthTask(proc, c)
         res.truth[ip, il] = task.mutual_information()
@@ -391,7 +448,7 @@ def _score(fn, args, kwargs, timeout):
     return st, est, se, ("" if st == STATUS_OK else str(value)), dt
 
 
-def _two_point_step(res: _Results, plan: _Plan, at, fn, kwargs, W, L):
+def _two_point(res: _Results, plan: _Plan, at, fn, kwargs, W, L):
     """The estimator on the pairs ``(W_0, W_d)`` of the cell's samples."""
     C = W.shape[1] // L
     for idx, d in enumerate(plan.d_list):
@@ -405,31 +462,29 @@ def _two_point_step(res: _Results, plan: _Plan, at, fn, kwargs, W, L):
                 pass
 
 
-def _cell_step(res: _Results, plan: _Plan, task, ip, il, i_n, i_s, bar):
-    """Every estimator on the samples of one cell (process, length, n, seed).
+def _run_cell(res: _Results, plan: _Plan, task, cell: _Cell, bar):
+    """Step 3: every estimator on the samples of one cell.
 
     The samples and the estimators' Generators come from
     :func:`l2m_sim._seeds.cell_streams` of the cell's identity (process id at this length,
     length, n, seed), never from grid positions, so the cell reproduces alone or in any
-    batch."""
-    L, n, seed = plan.L_list[il], plan.n_list[i_n], plan.seed_list[i_s]
-    pid = plan.built[ip, il][1]
-    cell = (slice(None), ip, il, i_n, i_s)
-    data_rng, est_seed = cell_streams(pid, L, n, seed)
+    batch. A sampling failure marks the whole cell as an error; an estimator's failure,
+    non-finite value or timeout is recorded in its own entry."""
+    every = (slice(None),) + cell.index
+    data_rng, est_seed = cell_streams(cell.pid, cell.length, cell.n, cell.seed)
     try:
-        X, Y = task.sample(n, rng=data_rng)
+        X, Y = task.sample(cell.n, rng=data_rng)
         W = np.hstack([X, Y]) if plan.d_list else None
     except Exception as e:  # noqa: BLE001
-        res.status[cell] = STATUS_ERROR
-        res.message[cell] = f"sampling: {type(e).__name__}: {e}"
-        if bar is not None:
-            bar.update(len(plan.ests))
+        res.status[every] = STATUS_ERROR
+        res.message[every] = f"sampling: {type(e).__name__}: {e}"
+        bar.update(len(plan.ests))
         return
     for ie, fn in enumerate(plan.ests.values()):
-        at = (ie, ip, il, i_n, i_s)
+        at = (ie,) + cell.index
         rng = np.random.default_rng(est_seed)
         if isinstance(fn, TaskEstimator):
-            args, kwargs = (task, n, rng), {}
+            args, kwargs = (task, cell.n, rng), {}
         else:
             args = (X, Y)
             kwargs = {"rng": rng} if _accepts_rng(fn) else {}
@@ -437,13 +492,13 @@ def _cell_step(res: _Results, plan: _Plan, task, ip, il, i_n, i_s, bar):
         res.wall[at], res.status[at], res.message[at] = dt, st, msg
         res.estimate[at], res.stderr[at] = est, se
         if W is not None and not isinstance(fn, TaskEstimator):
-            _two_point_step(res, plan, at, fn, kwargs, W, L)
-        if bar is not None:
-            bar.update(1)
+            _two_point(res, plan, at, fn, kwargs, W, cell.length)
+        bar.update(1)
 
 
-def _dataset(res: _Results, plan: _Plan) -> xr.Dataset:
-    """The results as a Dataset, with the exponent fits."""
+def _assemble_dataset(res: _Results, plan: _Plan) -> xr.Dataset:
+    """Step 4: the results as a Dataset, with the exponent fits (``beta`` over lengths;
+    with distances, ``alpha`` over distances at the largest length)."""
     L_list, d_list, cut, timeout = plan.L_list, plan.d_list, plan.cut, plan.timeout
     tb = res.truth[None, :, :, None, None]
     err = res.estimate - tb
@@ -508,6 +563,25 @@ def _dataset(res: _Results, plan: _Plan) -> xr.Dataset:
     return ds
 
 
+class _NoBar:
+    """Stands in for a progress bar when none is shown."""
+
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress_bar(show: bool, total: int):
+    """A tqdm bar over ``total`` estimator calls, or a stand-in that shows nothing."""
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="validate", unit="call")
+
+
 def validate(estimators, processes, lengths=None, n_samples=(1000,), seeds=(0,), cut=None,
              distances=None, timeout=None, progress=False) -> xr.Dataset:
     """Score estimators against the exact mutual information of processes.
@@ -547,27 +621,21 @@ def validate(estimators, processes, lengths=None, n_samples=(1000,), seeds=(0,),
         ``message``, ``cut``, ``process_id``; ``beta_hat`` / ``beta_true``; with
         ``distances``: ``tp_estimate``, ``tp_truth``, ``alpha_hat``, ``alpha_true``.
     """
-    plan = _plan(estimators, processes, lengths, n_samples, seeds, cut, distances, timeout)
+    plan = _check_arguments(estimators, processes, lengths, n_samples, seeds, cut,
+                            distances, timeout)
+    cells = _cell_list(plan)
     res = _Results(plan)
-    E, N, S = len(plan.ests), len(plan.n_list), len(plan.seed_list)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(plan.labels) * len(plan.L_list) * N * S * E, desc="validate",
-                   unit="call")
+    calls_per_cell = len(plan.ests)
+    bar = _progress_bar(progress, len(cells) * calls_per_cell)
     try:
-        for ip in range(len(plan.labels)):
-            for il, L in enumerate(plan.L_list):
-                task = _truth_step(res, plan, ip, il, L) if (ip, il) in plan.built else None
-                if task is None:  # n/a (a process object at another length) or failed
-                    if bar is not None:
-                        bar.update(N * S * E)
-                    continue
-                for i_n in range(N):
-                    for i_s in range(S):
-                        _cell_step(res, plan, task, ip, il, i_n, i_s, bar)
+        for (ip, il), group in itertools.groupby(cells, key=lambda c: (c.ip, c.il)):
+            group = list(group)
+            task = _exact_values(res, plan, ip, il)
+            if task is None:  # the process failed: its cells are marked as errors
+                bar.update(len(group) * calls_per_cell)
+                continue
+            for cell in group:
+                _run_cell(res, plan, task, cell, bar)
     finally:
-        if bar is not None:
-            bar.close()
-    return _dataset(res, plan)
+        bar.close()
+    return _assemble_dataset(res, plan)
