@@ -419,7 +419,8 @@ def report(ds: xr.Dataset) -> None:
         print(f"\n== L = {int(L)}: predictable {float(ds.predictable.sel(length=L)):.4f} "
               f"nats/token, N(L) = {int(ds.n_pairs.sel(length=L))}, exact state order "
               f"{int(ds.state_order.sel(length=L))}")
-        print(f"{'state':>6} {'bound mid':>10} {'bound all':>10} {'linear fit':>10} " +
+        print(f"{'state':>6} {'bound mid':>10} {'bound all':>10} {'realised':>10} "
+              f"{'linear fit':>10} " +
               " ".join(f"{m:>16}" for m in ds.model.values))
         for d in ds.state.values:
             row = [f"{float(ds.kl.sel(model=m, length=L, state=d)):.4f}"
@@ -427,6 +428,7 @@ def report(ds: xr.Dataset) -> None:
                    for m in ds.model.values]
             print(f"{int(d):>6} {float(ds.linear_bound.sel(length=L, state=d)):>10.4f} "
                   f"{float(ds.linear_bound_all.sel(length=L, state=d)):>10.4f} "
+                  f"{float(ds.kl_realized.sel(length=L, state=d)):>10.4f} "
                   f"{float(ds.kl_fit.sel(length=L, state=d)):>10.4f} " +
                   " ".join(f"{r:>16}" for r in row))
         for m in ds.full_model.values:
@@ -453,7 +455,7 @@ def figure(ds: xr.Dataset, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     Ls = ds.length.values
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
     ax = axes[0]
     colors = plt.cm.viridis(np.linspace(0, 0.85, len(Ls)))
     for c, L in zip(colors, Ls):
@@ -485,6 +487,26 @@ def figure(ds: xr.Dataset, path: Path) -> None:
     ax.set_ylabel("KL / predictable information")
     ax.set_title("collapse on d / N(L)", fontsize=9)
     ax.legend(fontsize=7)
+    # across L at fixed state: full-context models against small fixed states
+    ax = axes[2]
+    pred = ds.predictable
+    for m, style in zip(ds.full_model.values, ("k-", "C3-.")):
+        ax.plot(Ls, ds.kl_full.sel(full_model=m) / pred, style, marker="o", label=f"{m} (trained)")
+    small = [d for d in ds.state.values if d <= 4]
+    dcol = plt.cm.plasma(np.linspace(0.1, 0.8, len(small)))
+    for c, d in zip(dcol, small):
+        ax.plot(Ls, ds.kl.sel(model="state_core", state=d) / pred, "o-", color=c,
+                label=f"state_core d={int(d)} (trained)")
+        ax.plot(Ls, ds.kl_fit.sel(state=d) / pred, "^--", color=c, alpha=0.7, lw=0.8,
+                label=f"linear state d={int(d)} at optimum")
+        ax.plot(Ls, ds.linear_bound_all.sel(state=d) / pred, ":", color=c, lw=1.2)
+    ax.axhline(0.1, color="grey", lw=0.6)
+    ax.set_xscale("log", base=4)
+    ax.set_xlabel("sequence length L")
+    ax.set_ylabel("KL / predictable information")
+    ax.set_title("across L at fixed state; dotted: exact bound, grey: 90 % captured",
+                 fontsize=9)
+    ax.legend(fontsize=6)
     fig.suptitle(f"History-state phase diagram, {ds.attrs['process']} (pair_mi nats per pair)",
                  fontsize=9)
     fig.tight_layout()
