@@ -4,7 +4,7 @@
 
 * **exact MI** (``bipartite_mi`` over ``length``, optional ``two_point_mi`` over
   ``distance``): bipartite MI vs L and two-point MI vs d on log axes, each curve labelled
-  with its fitted exponent;
+  with its fitted exponent; Monte-Carlo values (``bipartite_mi_se > 0``) get error bars;
 * **validation** (``estimate`` and ``truth`` over ``length``, from :func:`l2m_sim.validate`
   or a validate sweep): estimate / truth vs length per estimator, one panel per process,
   and the fitted beta-hat beside the true beta;
@@ -70,13 +70,25 @@ def plot_exact_mi(ds: xr.Dataset, out: Path, force: bool = True) -> list[Path]:
     # more series than the default cycle's 10 colours: one colour each from tab20
     colors = (list(plt.get_cmap("tab20")(np.arange(len(groups)) % 20)) if len(groups) > 10
               else [None] * len(groups))
+    se_all = ds["bipartite_mi_se"] if "bipartite_mi_se" in ds else None
     for g, col in zip(groups, colors):
         y = bp if g is None else bp.sel({sdim: g})
         y = _reduce_to(y, ("length",))
         L = y["length"].values
         beta = fit_exponent(L[-3:], y.values[-3:])
-        ax.loglog(L, y.values, "o-", color=col, label=f"{g if g is not None else ''}  "
-                                           f"(slope of last 3: {beta:.3f})")
+        label = f"{g if g is not None else ''}  (slope of last 3: {beta:.3f})"
+        yerr = None
+        if se_all is not None:
+            se = _reduce_to(se_all if g is None else se_all.sel({sdim: g}), ("length",)).values
+            if np.any(np.nan_to_num(se) > 0):
+                # Monte-Carlo values (e.g. the tree past enumeration): 1 standard error bars
+                yerr = np.nan_to_num(se)
+                pos = np.nan_to_num(y.values) > 0
+                rel = float(np.max(yerr[pos] / y.values[pos], initial=0.0))
+                label += f"  ± 1 s.e. (≤ {100 * rel:.1f}%)"
+        ax.errorbar(L, y.values, yerr=yerr, fmt="o-", color=col, capsize=3, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel("sequence length L")
     ax.set_ylabel("bipartite MI at the middle cut (nats)")
     ax.set_title("Bipartite MI vs L")

@@ -9,7 +9,7 @@ import xarray as xr
 from .._util import fit_exponent
 from .tables import BRANCHING, COUPLINGS, FAMILIES, FAMILY_DISTANCES, _variant_name
 
-__all__ = ["format_tables", "format_families", "plot_dataset"]
+__all__ = ["format_tables", "format_families", "format_with_error", "plot_dataset"]
 
 
 # ---------------------------------------------------------------------- text output
@@ -160,27 +160,39 @@ def plot_dataset(ds: xr.Dataset, path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def format_with_error(value: float, se: float) -> str:
+    """``value`` alone when exact (``se == 0``), else ``value ± se`` with the standard error
+    to two significant digits and the value to the same decimal place
+    (``0.0692 ± 0.0010``)."""
+    if not (np.isfinite(se) and se > 0):
+        return f"{value:.4g}"
+    se = float(f"{se:.2g}")  # two significant digits (0.0009975 -> 0.001: 0.0010)
+    decimals = max(0, 1 - int(np.floor(np.log10(se))))
+    return f"{value:.{decimals}f} ± {se:.{decimals}f}"
+
+
 def format_families(ds: xr.Dataset) -> str:
-    """The family table: I_BP against L, fitted slope, two-point MI at the largest L."""
+    """The family table: I_BP against L (Monte-Carlo values with their standard error),
+    fitted slope, two-point MI at the largest L."""
     Ls = [int(L) for L in ds.length.values]
     Lmax = max(Ls)
-    w = max([24] + [len(str(p)) + 2 for p in ds.process.values])
-    head = (f"{'process':<{w}}" + "".join(f"{'L=' + str(L):>10}" for L in Ls)
+    procs = list(ds.process.values)
+    cells = {str(proc): [format_with_error(float(ds.bipartite_mi.sel(process=proc, length=L)),
+                                           float(ds.bipartite_mi_se.sel(process=proc, length=L)))
+                         for L in Ls] for proc in procs}
+    w = max([24] + [len(str(p)) + 2 for p in procs])
+    wc = max([10] + [len(c) + 2 for row in cells.values() for c in row])
+    head = (f"{'process':<{w}}" + "".join(f"{'L=' + str(L):>{wc}}" for L in Ls)
             + f"{'slope':>8}  " + "".join(f"{'I(0;' + str(d) + ')':>10}" for d in FAMILY_DISTANCES))
     lines = ["Exact bipartite MI (middle cut, nats) of every kind of process, and two-point MI "
              f"I(W_0; W_d) at L = {Lmax}", head]
-    for proc in ds.process.values:
+    for proc in procs:
         bp = ds.bipartite_mi.sel(process=proc)
-        se = ds.bipartite_mi_se.sel(process=proc)
-        cells = []
-        for L in Ls:
-            v, e = float(bp.sel(length=L)), float(se.sel(length=L))
-            cells.append(f"{v:.4g}" + ("*" if e > 0 else ""))
         slope = fit_exponent(Ls[-3:], bp.values[-3:])
         tp = ds.two_point_mi.sel(process=proc, length=Lmax).values
-        lines.append(f"{str(proc):<{w}}" + "".join(f"{c:>10}" for c in cells) + f"{slope:>8.3f}  "
-                     + "".join(f"{v:>10.3g}" for v in tp))
+        lines.append(f"{str(proc):<{w}}" + "".join(f"{c:>{wc}}" for c in cells[str(proc)])
+                     + f"{slope:>8.3f}  " + "".join(f"{v:>10.3g}" for v in tp))
     lines.append("slope: of ln I_BP vs ln L over the last 3 lengths (power law: beta; ~0: bounded)."
-                 " *: Monte-Carlo average of exact log-probabilities (the tree beyond exact "
-                 "enumeration; standard error in the file).")
+                 " a ± s: Monte-Carlo average of exact log-probabilities and its standard error "
+                 "(the tree beyond exact enumeration); the rest exact.")
     return "\n".join(lines)
