@@ -26,6 +26,7 @@ from l2m_sim.models.statecore import gated_scan, gated_scan_reference
 from l2m_sim.training import is_converged
 from l2m_sim.yardsticks import (
     dense_canonical_correlations,
+    linear_state_block_bound,
     linear_state_bound,
     linear_state_kl,
     state_order,
@@ -137,6 +138,42 @@ def test_linear_state_bound_all_cuts():
         assert b["per_token"] == pytest.approx(b["total"] / L)
     assert linear_state_bound(p, order)["total"] == 0.0
     assert linear_state_bound(p, order - 1)["total"] > 0.1
+
+
+def _logdet(S):
+    return np.linalg.slogdet(S)[1]
+
+
+def test_block_bound_against_log_dets_and_learners():
+    """The block bound: at d = 0 it is the sum over blocks of I(X_<c; X_B) (dense log-dets);
+    it is never below the single-cut bound, is 0 from the state order on, and no linear
+    state of d floats (the realisation, the L-BFGS fit) gets below it."""
+    p = HierarchicalGaussian(4, 3, 3, pair_mi=2.0)
+    S, L = p.covariance(), p.length
+    for s in (4, 16):
+        direct = sum(0.5 * (_logdet(S[:c, :c]) + _logdet(S[c:c + s, c:c + s])
+                            - _logdet(S[:c + s, :c + s])) for c in range(s, L, s))
+        got = linear_state_block_bound(p, 0, blocks=[s])
+        assert got["total"] == pytest.approx(max(direct, linear_state_bound(p, 0)["total"]),
+                                             rel=1e-9)
+    assert linear_state_block_bound(p, 1)["per_token"] > 1.2 * linear_state_bound(p, 1)["per_token"]
+    for d in (1, 2, 4, 8):
+        b = linear_state_block_bound(p, d)["per_token"]
+        assert b >= linear_state_bound(p, d)["per_token"] - 1e-12
+        m = realize(p, d)
+        with torch.no_grad():
+            assert float(expected_kl(m, p)) >= b - 1e-12
+        assert fit_exact(m, p, 40) >= b - 1e-12
+    assert linear_state_block_bound(p, state_order(p))["total"] == 0.0
+    # channels: every canonical correlation appears once per channel
+    p2 = HierarchicalGaussian(4, 3, 2, channels=2, pair_mi=2.0)
+    p1 = HierarchicalGaussian(4, 3, 2, pair_mi=2.0)
+    assert linear_state_block_bound(p2, 2)["per_token"] == pytest.approx(
+        linear_state_block_bound(p1, 1)["per_token"], rel=1e-9)
+    with pytest.raises(ValueError, match="block"):
+        linear_state_block_bound(p, 1, blocks=[L])
+    with pytest.raises(TypeError, match="covariance"):
+        linear_state_block_bound(make_process("markov-binary:length=8"), 1)
 
 
 def test_yardsticks_dense_canonical_correlations():
