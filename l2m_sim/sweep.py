@@ -625,6 +625,8 @@ def _check_run_args(out: Path, scheduler, workers) -> None:
         raise SweepError(f"workers must be an integer >= 1, got {workers!r}")
     if scheduler is not None and not isinstance(scheduler, str):
         raise SweepError(f"scheduler must be None, 'local' or an address, got {scheduler!r}")
+    if isinstance(scheduler, str) and scheduler != "local":
+        _check_address(scheduler)
     if str(out).endswith(("/", os.sep)) or out.is_dir():
         raise SweepError(f"out {str(out)!r} is a directory; give a .nc file path")
     for parent in [out.parent, *out.parent.parents]:
@@ -757,6 +759,31 @@ def run_sweep(sweep: Sweep, out=None, scheduler=None, workers: int = 2, force: b
     return ds
 
 
+#: Seconds to wait for a remote Dask scheduler before giving up with a clear error.
+CONNECT_TIMEOUT = 10
+
+
+def _check_address(address: str) -> None:
+    """A scheduler address ``tcp://host:port`` (or ``tls://``), checked before any work:
+    a port in [1, 65535] and, for a numeric host, a valid IPv4 address."""
+    import ipaddress
+    import re
+
+    m = re.fullmatch(r"(tcp|tls)://([^:/\s]+):(\d+)", address)
+    if m is None:
+        raise SweepError(f"scheduler must be None, 'local' or an address tcp://host:port, "
+                         f"got {address!r}")
+    host, port = m.group(2), int(m.group(3))
+    if not 1 <= port <= 65535:
+        raise SweepError(f"scheduler address {address!r}: port must be in [1, 65535]")
+    if re.fullmatch(r"[\d.]+", host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise SweepError(f"scheduler address {address!r}: {host!r} is not a valid "
+                             f"IPv4 address") from None
+
+
 def _run_dask(todo, persist, scheduler, workers):
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -766,7 +793,11 @@ def _run_dask(todo, persist, scheduler, workers):
                                dashboard_address=None)
         client = Client(cluster)
     else:
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as e:
+            raise SweepError(f"cannot reach the Dask scheduler {scheduler!r} within "
+                             f"{CONNECT_TIMEOUT} s: {e}") from None
     try:
         futures = {client.submit(run_cell, cfg, pure=False): cfg for cfg in todo}
         for fut in as_completed(futures):

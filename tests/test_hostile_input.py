@@ -410,3 +410,32 @@ def test_invalid_sweep_cells_refused_before_work(tmp_path, grid, name):
     cfg.write_text(f'[sweep]\njob = "exact_mi"\n[grid]\n{grid}\n')
     with pytest.raises(SweepError, match=name):
         load_sweep(cfg)
+
+
+@pytest.mark.parametrize("address, match", [
+    ("tcp://256.1.1.1:1", "IPv4"),
+    ("tcp://localhost:0", "port"),
+    ("tcp://localhost:70000", "port"),
+    ("localhost:8786", "tcp://host:port"),
+    ("tcp://", "tcp://host:port"),
+])
+def test_bad_scheduler_address_refused_before_work(tmp_path, address, match):
+    """A malformed Dask scheduler address is refused before any cell runs (no connection
+    attempt, no hang), with the address named."""
+    from l2m_sim.sweep import Sweep, SweepError, cells_dir, run_sweep
+
+    sw = Sweep("exact_mi", grid={"process": ["ar1"], "length": [8]})
+    with pytest.raises(SweepError, match=match):
+        run_sweep(sw, tmp_path / "o.nc", scheduler=address, progress=False)
+    assert not cells_dir(tmp_path / "o.nc").exists()
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
+    """A well-formed address nobody listens on ends in a SweepError after the connect
+    timeout, not a hang or a raw traceback."""
+    from l2m_sim import sweep as sweep_mod
+
+    monkeypatch.setattr(sweep_mod, "CONNECT_TIMEOUT", 2)
+    sw = sweep_mod.Sweep("exact_mi", grid={"process": ["ar1"], "length": [8]})
+    with pytest.raises(sweep_mod.SweepError, match="cannot reach the Dask scheduler"):
+        sweep_mod.run_sweep(sw, tmp_path / "o.nc", scheduler="tcp://127.0.0.1:9", progress=False)
