@@ -174,21 +174,21 @@ def across_configs(scale, lrs):
                   for m in FULL_MODELS]
 
 
-def add_across(ds: xr.Dataset, across: xr.Dataset, scale: str) -> xr.Dataset:
+def add_across(ds: xr.Dataset, across: xr.Dataset, scale: str, lrs: dict) -> xr.Dataset:
     """Put the fixed-state stage's cells into ``kl`` / ``kl_full`` at its length (the
     required state d* is not taken there: its state grid is partial)."""
     ac = SCALES[scale]["across"]
     L = ac["length"]
-    g = across.squeeze(["process", "seed", "lr", "length"], drop=True)
+    g = across.squeeze(["process", "seed", "length"], drop=True)
     for d in ac["states"]:
         for var, src in (("kl", "kl"), ("converged", "converged"), ("kl_curve", "kl_curve")):
-            v = g[src].sel(model="state_core", state=d)
+            v = g[src].sel(model="state_core", state=d, lr=lrs["state_core"])
             ds[var].loc[dict(model="state_core", length=L, state=d)] = (
                 v.values == 1 if var == "converged" else v.values)
     for m in FULL_MODELS:
-        ds["kl_full"].loc[dict(full_model=m, length=L)] = float(g["kl"].sel(model=m, state=0))
-        ds["converged_full"].loc[dict(full_model=m, length=L)] = bool(
-            g["converged"].sel(model=m, state=0) == 1)
+        cell = g.sel(model=m, state=0, lr=lrs[m])
+        ds["kl_full"].loc[dict(full_model=m, length=L)] = float(cell["kl"])
+        ds["converged_full"].loc[dict(full_model=m, length=L)] = bool(cell["converged"] == 1)
     ds.attrs["across_length"] = L
     ds.attrs["across_steps"] = ac["steps"]
     ds.attrs["across_full_steps"] = json.dumps(ac.get("full_steps", {}))
@@ -585,7 +585,7 @@ def main(argv=None):
         _restore(across_sweep, out / f"l2m_phase_{a.scale}_across.nc")
         across = run_sweep(across_sweep, out / f"l2m_phase_{a.scale}_across.nc",
                            scheduler=a.scheduler, workers=a.workers)
-        ds = add_across(ds, across, a.scale)
+        ds = add_across(ds, across, a.scale, lrs)
     name = "l2m_phase" if a.scale == "cpu" else f"l2m_phase_{a.scale}"
     ds.to_netcdf(out / f"{name}.nc", engine="h5netcdf")
     figure(ds, out / f"{name}.png")
