@@ -688,6 +688,46 @@ def _combine(cells: list[xr.Dataset], sweep: Sweep) -> xr.Dataset:
     return ds
 
 
+def _restore_cells(sweep: Sweep, out: Path) -> int:
+    """Write back into ``<out>.cells/`` the cells of ``sweep`` that are missing there but
+    stored in the combined file ``out``: only where ``out`` was made from exactly that
+    config (same config hash), failed cells included (``retry_failed`` reruns those). An
+    unreadable ``out`` restores nothing. Returns the number restored."""
+    if not out.exists():
+        return 0
+    cdir = cells_dir(out)
+    missing = {config_hash(c): c for c in sweep.configs
+               if not (cdir / f"{config_hash(c)}.nc").exists()}
+    if not missing:
+        return 0
+    try:
+        with xr.open_dataset(out, engine=ENGINE) as f:
+            combined = f.load()
+        src = json.loads(combined.attrs.get("sweep", "{}"))
+        if "configs" in src:  # Sweep.from_configs
+            made = [JOBS[src["job"]].from_dict(c) for c in src["configs"]]
+        else:  # a grid sweep (TOML file or Sweep(job, grid, fixed))
+            made = Sweep(src["job"], src.get("grid"), src.get("fixed")).configs
+        stored = {config_hash(c) for c in made}
+    except Exception:  # noqa: BLE001 - a corrupt combined file is rebuilt from the cells
+        return 0
+    cdir.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for h, cfg in missing.items():
+        if h not in stored:
+            continue
+        cell = combined.sel({k: [v] for k, v in cfg.cell_dims().items()})
+        if str(cell["status"].values.ravel()[0]) not in ("ok", "error"):
+            continue  # not in the combined file
+        for v in cell.variables.values():
+            v.encoding = {}
+        cell.attrs = {"job": cfg.kind, "config": json.dumps(cfg.to_dict(), default=list),
+                      "config_hash": h}
+        _atomic_write(cell, cdir / f"{h}.nc")
+        n += 1
+    return n
+
+
 def run_sweep(sweep: Sweep, out=None, scheduler=None, workers: int = 2, force: bool = False,
               retry_failed: bool = False, progress: bool = True) -> xr.Dataset:
     """Run the cells not yet done, persist each, and write the combined dataset.
@@ -698,7 +738,10 @@ def run_sweep(sweep: Sweep, out=None, scheduler=None, workers: int = 2, force: b
     out : path, optional
         The combined netCDF (default: ``sweep.out``). Finished cells live in
         ``<out>.cells/``. An existing ``out`` is rewritten from all cells (the cells are the
-        record; ``force=True`` deletes them first and starts over).
+        record; ``force=True`` deletes them first and starts over). A cell missing from
+        the folder but stored in an existing ``out`` made from exactly its config is put
+        back from it (:func:`_restore_cells`), so a committed combined file is enough to
+        extend or re-assemble a sweep in a fresh clone without recomputing.
     scheduler : None, "local" or an address
         None runs in this process; "local" starts a ``LocalCluster`` with ``workers``
         single-threaded worker processes; ``"tcp://..."`` connects to a running scheduler.
@@ -712,6 +755,9 @@ def run_sweep(sweep: Sweep, out=None, scheduler=None, workers: int = 2, force: b
         for f in cdir.glob("*.nc"):
             f.unlink()
     cdir.mkdir(parents=True, exist_ok=True)
+    restored = _restore_cells(sweep, out)
+    if restored and progress:
+        print(f"restored {restored} finished cells from {out.name}", flush=True)
     todo = []
     done = {}  # config hash -> the loaded cell
     for cfg in sweep.configs:

@@ -45,7 +45,7 @@ from .protocol import (
 
 __all__ = ["window_kl", "linear_state_kl", "linear_state_bound", "state_order",
            "predictable_information", "dense_canonical_correlations",
-           "linear_state_block_bound"]
+           "linear_state_block_bound", "linear_state_gap"]
 
 
 def _conditional_variances(process) -> np.ndarray:
@@ -109,15 +109,18 @@ def _cuts_of(process, cuts):
     return [check_cut(c, L) for c in np.atleast_1d(np.asarray(cuts)).tolist()]
 
 
-def dense_canonical_correlations(S, cut: int) -> np.ndarray:
-    """Canonical correlations between ``x_{<cut}`` and ``x_{>=cut}`` of a zero-mean Gaussian
-    with dense covariance ``S`` (descending): the singular values of
-    ``L_p^{-1} S_{pf} L_f^{-T}`` (``L_p``, ``L_f`` the Cholesky factors of the two blocks)."""
+def dense_canonical_correlations(S, cut: int, stop: int | None = None,
+                                 past_factor=None) -> np.ndarray:
+    """Canonical correlations between ``x_{<cut}`` and ``x_{cut:stop}`` (default: the whole
+    future) of a zero-mean Gaussian with dense covariance ``S`` (descending): the singular
+    values of ``L_p^{-1} S_{pf} L_f^{-T}`` (``L_p``, ``L_f`` the Cholesky factors of the two
+    blocks; ``past_factor`` may pass ``L_p`` when it is already known)."""
     S = np.asarray(S, dtype=float)
     c = check_cut(cut, S.shape[0])
-    Lp = np.linalg.cholesky(S[:c, :c])
-    Lf = np.linalg.cholesky(S[c:, c:])
-    M = np.linalg.solve(Lp, np.linalg.solve(Lf, S[c:, :c]).T)
+    e = S.shape[0] if stop is None else stop
+    Lp = np.linalg.cholesky(S[:c, :c]) if past_factor is None else past_factor
+    Lf = np.linalg.cholesky(S[c:e, c:e])
+    M = np.linalg.solve(Lp, np.linalg.solve(Lf, S[c:e, :c]).T)
     return np.clip(np.linalg.svd(M, compute_uv=False), 0.0, 1.0)
 
 
@@ -141,8 +144,7 @@ def linear_state_bound(process, dim: int, cuts=None) -> dict:
     d = check_int("dim", dim, 0)
     best, best_c = 0.0, None
     for c in _cuts_of(process, cuts):
-        sig = _canonical(process, c)
-        gap = float(-0.5 * np.sum(np.log1p(-sig[d:] ** 2)))
+        gap = linear_state_gap(_canonical(process, c), d)
         if best_c is None or gap > best:
             best, best_c = gap, c
     C = process.channels
@@ -150,9 +152,10 @@ def linear_state_bound(process, dim: int, cuts=None) -> dict:
     return {"total": best, "per_token": best / (process.length * C), "cut": best_c}
 
 
-def _gap(sig, d: int) -> float:
-    """``-1/2 sum_{i >= d} ln(1 - sigma_i^2)`` over the canonical correlations (descending):
-    the information about the future that the best ``d``-dimensional linear state misses.
+def linear_state_gap(sig, d: int) -> float:
+    """``-1/2 sum_{i >= d} ln(1 - sigma_i^2)`` over the canonical correlations ``sig`` (any
+    order): the information about the future that the best ``d``-dimensional linear state
+    of the past misses.
     Correlations at or below 1e-10 (the rank tolerance of :func:`state_order`) are exact
     zeros carried by rounding and contribute exactly 0."""
     sig = np.asarray(sig, dtype=float)
@@ -160,7 +163,7 @@ def _gap(sig, d: int) -> float:
     return float(-0.5 * np.sum(np.log1p(-np.minimum(sig[d:], 1.0) ** 2)))
 
 
-def linear_state_block_bound(process, dim: int, blocks=None) -> dict:
+def linear_state_block_bound(process, dim: int, blocks=None, single_cut: bool = True) -> dict:
     """A tighter exact lower bound on the total excess KL of a ``dim``-float linear history
     state: split the sequence into consecutive blocks of ``s`` positions; on the block
     ``B = [c, c + s)`` the predictor sees the past only through its state at ``c``, so its
@@ -171,9 +174,9 @@ def linear_state_block_bound(process, dim: int, blocks=None) -> dict:
     this bound is several times higher.
 
     ``blocks``: the block sizes tried (each ``< L``; default every power of 2 below ``L``);
-    the largest total is returned, with
-    the single-cut bound among the candidates (block size ``L - cut``). Dense: one Cholesky
-    of each past and each block, from the covariance (``L`` up to a few thousand).
+    the largest total is returned, with the single-cut bound among the candidates unless
+    ``single_cut=False`` (for a caller that has it already). Dense: one Cholesky of each
+    past and each block, from the covariance (``L`` up to a few thousand).
 
     Returns ``{"total", "per_token", "block"}`` (nats; ``block`` = the size attaining it,
     0 for the single cut). ``dim`` counts floats over all channels: with ``C`` independent
@@ -189,23 +192,16 @@ def linear_state_block_bound(process, dim: int, blocks=None) -> dict:
     if blocks is None:
         blocks = [2**j for j in range(1, max(L - 1, 1).bit_length()) if 2**j < L]
     sizes = [check_int("block", b, 1, L - 1) for b in np.atleast_1d(blocks).tolist()]
-    single = linear_state_bound(process, dim)
-    best, best_s = single["total"], 0
-    chol = {}  # Cholesky factor of each past x_<c, reused across block sizes
-
-    def past(c):
-        if c not in chol:
-            chol[c] = np.linalg.cholesky(S[:c, :c])
-        return chol[c]
+    best, best_s = (linear_state_bound(process, dim)["total"], 0) if single_cut else (0.0, 0)
+    past = {}  # Cholesky factor of each past x_<c, shared by the block sizes
 
     for s in sizes:
         total = 0.0
         for c in range(s, L, s):
-            e = min(c + s, L)
-            Lb = np.linalg.cholesky(S[c:e, c:e])
-            M = np.linalg.solve(past(c), np.linalg.solve(Lb, S[c:e, :c]).T)
-            sig = np.linalg.svd(M, compute_uv=False)
-            total += _gap(np.repeat(sig, C), d)
+            if c not in past:
+                past[c] = np.linalg.cholesky(S[:c, :c])
+            sig = dense_canonical_correlations(S, c, min(c + s, L), past[c])
+            total += linear_state_gap(np.repeat(sig, C), d)
         if total > best:
             best, best_s = total, s
     best = best if best > 0 else 0.0

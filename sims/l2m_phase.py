@@ -199,6 +199,7 @@ def exact_yardsticks(lengths, states) -> xr.Dataset:
     from l2m_sim import make_process
     from l2m_sim.yardsticks import (
         linear_state_block_bound,
+        linear_state_gap,
         linear_state_kl,
         predictable_information,
     )
@@ -215,8 +216,10 @@ def exact_yardsticks(lengths, states) -> xr.Dataset:
         sig = [np.asarray(p.canonical_correlations(c)) for c in range(1, L)]
         for j, d in enumerate(states):
             mid[i, j] = linear_state_kl(p, d)["per_token"]
-            allc[i, j] = max(float(-0.5 * np.sum(np.log1p(-s[d:] ** 2))) for s in sig) / L
-            blocks[i, j] = linear_state_block_bound(p, d)["per_token"]
+            allc[i, j] = max(linear_state_gap(s, d) for s in sig) / L  # = linear_state_bound
+            # the single cut is in allc already: the block bound is the larger of the two
+            blocks[i, j] = max(allc[i, j],
+                               linear_state_block_bound(p, d, single_cut=False)["per_token"])
         order[i] = max(int(np.sum(s > 1e-10)) for s in sig)  # = yardsticks.state_order(p)
     lv = np.round(np.log(lengths) / np.log(4)).astype(int)
     return xr.Dataset(
@@ -292,7 +295,7 @@ def exact_fits(lengths, states, out: Path, max_iter: int) -> xr.Dataset:
                 rec.update(json.loads(w.read_text()))
             else:
                 rec["kl_realized"], rec["kl_fit_warm"] = warm(p, d)
-                w.with_suffix(".tmp").write_text(json.dumps(rec | {"kl": rec["kl_fit_warm"]}))
+                w.with_suffix(".tmp").write_text(json.dumps(rec))
                 w.with_suffix(".tmp").replace(w)
             print(f"  exact fit L={L} d={d}: realised {rec['kl_realized']:.5f}, fitted from "
                   f"it {rec['kl_fit_warm']:.5f}, from the default start "
@@ -339,46 +342,7 @@ def restore_fits(results: Path, out: Path, max_iter: int) -> int:
                 n += 1
             if not (out / f"{tag}_warm.json").exists():
                 (out / f"{tag}_warm.json").write_text(json.dumps(
-                    {"kl_realized": rec["kl_realized"], "kl_fit_warm": rec["kl_fit_warm"],
-                     "kl": rec["kl_fit_warm"]}))
-    return n
-
-
-def restore_cells(sweep, out: Path) -> int:
-    """Put back the cells of ``sweep`` that are missing from ``<out>.cells/`` but stored in
-    the combined file ``out`` (the committed record: the cell folder is not versioned), so
-    that a fresh clone extends or re-assembles the experiment without training again. A
-    cell is restored only if the combined file was made from exactly its config (same
-    config hash), failed cells included (``run_sweep(retry_failed=True)`` reruns those);
-    returns the number restored."""
-    from l2m_sim.sweep import JOBS, _atomic_write, cells_dir, config_hash
-
-    if not out.exists():
-        return 0
-    cdir = cells_dir(out)
-    missing = {config_hash(c): c for c in sweep.configs
-               if not (cdir / f"{config_hash(c)}.nc").exists()}
-    if not missing:
-        return 0
-    with xr.open_dataset(out, engine="h5netcdf") as f:
-        combined = f.load()
-    src = json.loads(combined.attrs.get("sweep", "{}"))
-    job = JOBS.get(src.get("job"))
-    stored = {config_hash(job.from_dict(c)) for c in src.get("configs", [])} if job else set()
-    cdir.mkdir(parents=True, exist_ok=True)
-    n = 0
-    for h, cfg in missing.items():
-        if h not in stored:
-            continue
-        cell = combined.sel({k: [v] for k, v in cfg.cell_dims().items()})
-        if str(cell["status"].values.ravel()[0]) not in ("ok", "error"):
-            continue  # not in the combined file
-        for v in cell.variables.values():
-            v.encoding = {}
-        cell.attrs = {"job": cfg.kind, "config": json.dumps(cfg.to_dict(), default=list),
-                      "config_hash": h}
-        _atomic_write(cell, cdir / f"{h}.nc")
-        n += 1
+                    {"kl_realized": rec["kl_realized"], "kl_fit_warm": rec["kl_fit_warm"]}))
     return n
 
 
@@ -566,12 +530,6 @@ def figure(ds: xr.Dataset, path: Path) -> None:
     plt.close(fig)
 
 
-def _restore(sweep, out: Path) -> None:
-    n = restore_cells(sweep, out)
-    if n:
-        print(f"restored {n} finished cells from {out.name}", flush=True)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", choices=sorted(SCALES), default="cpu")
@@ -588,7 +546,6 @@ def main(argv=None):
     out = Path(a.out) if a.out else RESULTS
     out.mkdir(parents=True, exist_ok=True)
     lr_sweep = Sweep.from_configs(lr_configs(a.scale))
-    _restore(lr_sweep, out / f"l2m_phase_{a.scale}_lr.nc")
     lr_ds = run_sweep(lr_sweep, out / f"l2m_phase_{a.scale}_lr.nc", scheduler=a.scheduler,
                       workers=a.workers)
     lrs = pick_lrs(lr_ds)
@@ -596,7 +553,6 @@ def main(argv=None):
     if a.lr_only:
         return 0
     grid_sweep = Sweep.from_configs(grid_configs(a.scale, lrs))
-    _restore(grid_sweep, out / f"l2m_phase_{a.scale}_cells.nc")
     grid = run_sweep(grid_sweep, out / f"l2m_phase_{a.scale}_cells.nc", scheduler=a.scheduler,
                      workers=a.workers)
     st, msg = grid["status"].values.ravel(), grid["message"].values.ravel()
@@ -614,13 +570,11 @@ def main(argv=None):
     ds = assemble(grid, lr_ds, lrs, a.scale, fits)
     if a.long and long_configs(a.scale, lrs):
         long_sweep = Sweep.from_configs(long_configs(a.scale, lrs))
-        _restore(long_sweep, out / f"l2m_phase_{a.scale}_long.nc")
         long = run_sweep(long_sweep, out / f"l2m_phase_{a.scale}_long.nc", scheduler=a.scheduler,
                          workers=a.workers)
         ds = add_long(ds, long, a.scale)
     if a.across and across_configs(a.scale, lrs):
         across_sweep = Sweep.from_configs(across_configs(a.scale, lrs))
-        _restore(across_sweep, out / f"l2m_phase_{a.scale}_across.nc")
         across = run_sweep(across_sweep, out / f"l2m_phase_{a.scale}_across.nc",
                            scheduler=a.scheduler, workers=a.workers)
         ds = add_across(ds, across, a.scale, lrs)

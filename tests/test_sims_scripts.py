@@ -84,11 +84,12 @@ def test_l2m_phase_tiny(tmp_path, capsys):
     ds.close()
     capsys.readouterr()
     assert mod.main(["--scale", "tiny", "--out", str(tmp_path), "--long", "--across"]) == 0
-    log = capsys.readouterr().out
+    cap = capsys.readouterr()
+    log = cap.out
     for n, stage in ((4, "lr"), (6, "cells"), (2, "long"), (3, "across")):
         assert f"restored {n} finished cells from l2m_phase_tiny_{stage}.nc" in log
     assert "restored 2 exact fits from l2m_phase_tiny.nc" in log  # (L, d) = (16, 1), (16, 4)
-    assert "sweep state" not in capsys.readouterr().err  # no progress bar: nothing ran
+    assert "sweep state" not in cap.err  # no progress bar: nothing ran
     with xr.open_dataset(tmp_path / "l2m_phase_tiny.nc", engine="h5netcdf") as again:
         np.testing.assert_array_equal(again["kl"].values, before)
         np.testing.assert_array_equal(again["kl_fit"].values, fit_before)

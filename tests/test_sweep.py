@@ -133,3 +133,27 @@ def test_bad_config_refused_naming_the_key(tmp_path, text, match):
     with pytest.raises(SweepError, match=match):
         load_sweep(f)
     assert not (tmp_path / "x.nc.cells").exists()
+
+
+def test_missing_cells_restored_from_the_combined_file(tmp_path, capsys):
+    """The combined file is enough: with the cell folder gone, a rerun puts every cell back
+    from it (nothing recomputed) and writes the same data; a cell whose config differs
+    from the stored one is not taken from it."""
+    import shutil
+
+    from l2m_sim.sweep import cells_dir
+
+    sw = Sweep("exact_mi", grid={"process": ["ar1", "markov-binary"], "length": [8, 16]})
+    out = tmp_path / "s.nc"
+    first = run_sweep(sw, out=out, progress=False)
+    shutil.rmtree(cells_dir(out))
+    capsys.readouterr()
+    again = run_sweep(sw, out=out, progress=True)
+    assert "restored 4 finished cells from s.nc" in capsys.readouterr().out
+    assert len(list(cells_dir(out).glob("*.nc"))) == 4
+    xr.testing.assert_identical(again.drop_vars("cell_seconds"), first.drop_vars("cell_seconds"))
+    other = Sweep("exact_mi", grid={"process": ["ar1"], "length": [8]},
+                  fixed={"distances": [1, 2]})
+    shutil.rmtree(cells_dir(out))
+    run_sweep(other, out=out, progress=True)
+    assert "restored" not in capsys.readouterr().out

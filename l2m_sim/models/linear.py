@@ -322,7 +322,7 @@ def realize(process, state_size: int, channels: int | None = None) -> LinearStat
     d = check_int("state_size", state_size, 1, 4096)
     S = np.asarray(process.covariance(), dtype=float)
     L = S.shape[0]
-    C = getattr(process, "channels", 1) if channels is None else check_int("channels", channels, 1)
+    C = process.channels if channels is None else check_int("channels", channels, 1)
     R = np.linalg.cholesky(S)
 
     def target(c):  # W_c^T, (d, c): the past's top-d canonical directions at cut c
