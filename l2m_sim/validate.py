@@ -563,25 +563,6 @@ def _assemble_dataset(res: _Results, plan: _Plan) -> xr.Dataset:
     return ds
 
 
-class _NoBar:
-    """Stands in for a progress bar when none is shown."""
-
-    def update(self, n=1):
-        pass
-
-    def close(self):
-        pass
-
-
-def _progress_bar(show: bool, total: int):
-    """A tqdm bar over ``total`` estimator calls, or a stand-in that shows nothing."""
-    if not show:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="validate", unit="call")
-
-
 def validate(estimators, processes, lengths=None, n_samples=(1000,), seeds=(0,), cut=None,
              distances=None, timeout=None, progress=False) -> xr.Dataset:
     """Score estimators against the exact mutual information of processes.
@@ -626,7 +607,10 @@ def validate(estimators, processes, lengths=None, n_samples=(1000,), seeds=(0,),
     cells = _cell_list(plan)
     res = _Results(plan)
     calls_per_cell = len(plan.ests)
-    bar = _progress_bar(progress, len(cells) * calls_per_cell)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(cells) * calls_per_cell, desc="validate", unit="call",
+               disable=not progress)
     try:
         for (ip, il), group in itertools.groupby(cells, key=lambda c: (c.ip, c.il)):
             group = list(group)

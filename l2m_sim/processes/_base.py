@@ -47,10 +47,6 @@ class ProcessBase:
         """``alpha`` of ``I(W_i; W_{i+d}) ~ d^-alpha``: ``exponents().alpha``."""
         return self.exponents().alpha
 
-    def theory(self):
-        """Alias of :meth:`exponents`."""
-        return self.exponents()
-
 
 class GaussianBase(ProcessBase):
     """Members shared by the zero-mean Gaussian families (they provide
