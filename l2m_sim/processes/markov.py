@@ -277,7 +277,8 @@ class MarkovChain(ProcessBase):
         self.initial = p0
         self._cum0 = cumulative(p0)
         self._cum = cumulative(T)
-        self._reversal_of = None
+        self._reversal_of = None  # set on a reversal: the chain it reverses
+        self._reversed = None  # the reversal, built once on first use
         self._exponents = None
 
     @classmethod
@@ -454,11 +455,12 @@ class MarkovChain(ProcessBase):
         ``L M^2``). Reversing twice gives this chain back."""
         if self._reversal_of is not None:
             return self._reversal_of
+        if self._reversed is not None:
+            return self._reversed
         if self._is_stationary():
             pi = np.asarray(self.initial)
             Trev = _bayes_reverse(pi[None, :], self.transition[None])[0]
             rev = MarkovChain(Trev, self.length, initial=pi)
-            rev._exponents = self.exponents()
         else:
             m = self.marginals()
             check_memory("length", 16.0 * self.length * self.vocab_size**2,
@@ -466,8 +468,9 @@ class MarkovChain(ProcessBase):
             Ts = _bayes_reverse(m[:-1], np.broadcast_to(self.transition, (self.length - 1,)
                                                         + self.transition.shape))
             rev = InhomogeneousMarkovChain(m[-1], Ts[::-1])
-            rev._exponents = self.exponents()
+        rev._exponents = self.exponents()
         rev._reversal_of = self
+        self._reversed = rev
         return rev
 
     def exponents(self) -> Exponents:
@@ -524,10 +527,12 @@ class InhomogeneousMarkovChain(ProcessBase):
             check_probabilities("transitions", Ts, "stack of row-stochastic (M, M) matrices")
         Ts.setflags(write=False)
         self.transitions = Ts
+        self._cums = np.stack([cumulative(T) for T in Ts]) if len(Ts) else Ts  # sampling tables
         self.vocab_size = M
         self.length = Ts.shape[0] + 1
         self.initial = _prob_vector("initial", initial, M)
-        self._reversal_of = None
+        self._reversal_of = None  # set on a reversal: the chain it reverses
+        self._reversed = None  # the reversal, built once on first use
         self._exponents = None
 
     def __repr__(self):
@@ -581,8 +586,7 @@ class InhomogeneousMarkovChain(ProcessBase):
         out = np.empty((n, self.length), dtype=np.int64)
         out[:, 0] = np.sum(u[:, :1] >= cumulative(self.initial), axis=1)
         for t in range(1, self.length):
-            cum = cumulative(self.transitions[t - 1])
-            out[:, t] = np.sum(u[:, t:t + 1] >= cum[out[:, t - 1]], axis=1)
+            out[:, t] = np.sum(u[:, t:t + 1] >= self._cums[t - 1][out[:, t - 1]], axis=1)
         return out
 
     def conditional_probs(self, tokens) -> np.ndarray:
