@@ -59,6 +59,7 @@ __all__ = [
     "BlockLogProb",
     "CanonicalCorrelations",
     "ConditionalStds",
+    "ExactEntropy",
     "LinearStateMI",
     "Exponents",
     "NoExactValue",
@@ -184,6 +185,19 @@ class ConditionalStds(Protocol):
     """A Gaussian law with its exact conditional standard deviations in closed form."""
 
     def conditional_stds(self):
+        ...
+
+
+@runtime_checkable
+class ExactEntropy(Protocol):
+    """A token law with its exact joint entropy and exact one-position marginals."""
+
+    def entropy(self) -> float:
+        """``H(W_1..W_L)`` in nats."""
+        ...
+
+    def marginal(self, i) -> np.ndarray:
+        """Exact law of ``W_i``, shape ``(M,)``."""
         ...
 
 

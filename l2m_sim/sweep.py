@@ -333,6 +333,13 @@ class TrainJob(Job):
 
     def check(self):
         _check_process("process", self.process, self.length)
+        if self.model in ("causal_linear", "linear_state"):
+            from .registry import family, parse_process_id
+
+            if family(parse_process_id(self.process)[0]).kind != "gaussian":
+                raise SweepError(f"model {self.model!r} is a linear reference for continuous "
+                                 f"data; process {self.process!r} is a token process (use "
+                                 "'state_core' or 'gpt')")
         if self.warmup > self.steps:
             raise SweepError(f"warmup must be <= steps ({self.steps}), got {self.warmup}")
         if self.d_state and self.model not in SSM_MODELS:
@@ -373,11 +380,16 @@ class TrainJob(Job):
 class StateJob(Job):
     """One cell of the history-state phase diagram: train ``model`` with a history state of
     ``state`` floats (``state_core`` / ``linear_state``; 0 for the full-context
-    ``causal_linear`` and ``gpt``) on a hierarchical Gaussian process at one length, with
-    the held-out KL evaluated at every quarter of training (``converged`` by
-    :func:`l2m_sim.training.is_converged`), beside the exact middle-cut linear-state bound
-    for that state and the predictable information per token (the marginal predictor's
-    KL), all per token and channel."""
+    ``causal_linear`` and ``gpt``) on a process at one length, with the held-out KL
+    evaluated at every quarter of training (``converged`` by
+    :func:`l2m_sim.training.is_converged`), beside the predictable information per token
+    (the marginal predictor's KL, :func:`l2m_sim.yardsticks.predictable_information`) and,
+    for the hierarchical Gaussian family, the exact middle-cut linear-state bound for that
+    state (NaN for other processes), all per token and channel.
+
+    Token processes (those with an exact joint entropy and marginals, such as
+    ``discrete-subvolume``) train ``state_core`` and ``gpt`` only: the linear reference
+    learners are for continuous data."""
 
     kind: typing.ClassVar[str] = "state"
     grid_dims: typing.ClassVar[tuple] = ("process", "length", "model", "state", "lr", "seed")
@@ -397,6 +409,13 @@ class StateJob(Job):
 
     def check(self):
         _check_process("process", self.process, self.length)
+        if self.model in ("causal_linear", "linear_state"):
+            from .registry import family, parse_process_id
+
+            if family(parse_process_id(self.process)[0]).kind != "gaussian":
+                raise SweepError(f"model {self.model!r} is a linear reference for continuous "
+                                 f"data; process {self.process!r} is a token process (use "
+                                 "'state_core' or 'gpt')")
         if self.warmup > self.steps:
             raise SweepError(f"warmup must be <= steps ({self.steps}), got {self.warmup}")
         stateful = self.model in STATE_MODELS
@@ -431,7 +450,10 @@ class StateJob(Job):
         out["predictable"] = ((), predictable_information(p), {
             "units": "nats", "long_name": "KL of the marginal predictor N(0, 1) per token "
                                           "(the predictable information)"})
-        lb = linear_state_kl(p, self.state)["per_token"] if self.state else 0.0
+        if not isinstance(p, LinearStateMI):
+            lb = float("nan")  # no linear-state bound outside the hierarchical Gaussian family
+        else:
+            lb = linear_state_kl(p, self.state)["per_token"] if self.state else 0.0
         out["linear_bound"] = ((), lb, {"units": "nats", "long_name": "middle-cut linear-state "
                                         "bound for `state` floats, per token and channel"})
         return out

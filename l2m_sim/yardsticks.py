@@ -37,10 +37,14 @@ import numpy as np
 from .protocol import (
     CanonicalCorrelations,
     ConditionalStds,
+    ExactEntropy,
     GaussianProcess,
     LinearStateMI,
+    NoExactValue,
+    TokenProcess,
     check_cut,
     check_int,
+    clip_rounding,
 )
 
 __all__ = ["window_kl", "linear_state_kl", "linear_state_bound", "state_order",
@@ -215,7 +219,26 @@ def state_order(process, cuts=None, tol: float = 1e-10) -> int:
 
 
 def predictable_information(process) -> float:
-    """KL of the marginal predictor ``N(0, 1)`` per token and channel (nats): the most any
-    predictor can gain over knowing nothing, ``1/2 mean_t ln(1 / v_t)`` from the exact
-    conditional variances ``v_t`` (unit-variance processes)."""
+    """KL of the marginal predictor per token and channel (nats): the most any predictor
+    that knows the one-position marginals can gain from the past.
+
+    * Gaussian processes (unit variance): the predictor ``N(0, 1)``,
+      ``1/2 mean_t ln(1 / v_t)`` from the exact conditional variances ``v_t``.
+    * Token processes with an exact joint entropy and marginals
+      (:class:`~l2m_sim.protocol.ExactEntropy`): ``(sum_t H(W_t) - H(W_1..W_L)) / L``,
+      which is the expected KL of the predictor ``p(w_t)`` against ``p(w_t | w_<t)``.
+
+    Other token processes raise :class:`~l2m_sim.protocol.NoExactValue`.
+    """
+    if isinstance(process, TokenProcess):
+        if not isinstance(process, ExactEntropy):
+            raise NoExactValue(f"{type(process).__name__} has no exact joint entropy and "
+                               "marginals; its predictable information is not known exactly")
+        L = process.length
+        h_marg = 0.0
+        for i in range(L):
+            m = np.asarray(process.marginal(i), dtype=float)
+            m = m[m > 0]
+            h_marg -= float(np.sum(m * np.log(m)))
+        return float(clip_rounding((h_marg - float(process.entropy())) / L))
     return float(0.5 * np.mean(-np.log(_conditional_variances(process))))

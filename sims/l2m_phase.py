@@ -18,8 +18,12 @@ three at small d) -- and per length the exact ``state_order`` (the smallest line
 0 is possible) and ``n_pairs`` N(L) = k^(l-1) (canonical pairs at the middle cut).
 
 Protocol (no tuning on the evaluation seed): the learning rate of every model is chosen by
-a sweep over ``LRS`` on seed 1 at the smallest length (state = state_order there), the
-grid then runs on seed 0 with it. Every run stores its held-out KL after each quarter of
+a sweep over ``LRS`` on seed 1 at every length of ``lr_lengths`` (state = state_order
+there), and the grid runs on seed 0 with the lr chosen at its length (at the largest
+selection length below it otherwise). A choice made at the smallest length alone does not
+carry over: at L = 64 it left the linear-state reference at 0.30 nats/token where lr 1e-2
+reaches below 0.1 (``kl_first_lr`` keeps the grid trained with the smallest length's lr
+for comparison). The ``--long`` and ``--across`` stages keep the smallest length's lr. Every run stores its held-out KL after each quarter of
 training and ``converged`` (< 2 % change over the last quarter, or < 1e-3 nats).
 
 From the grid: d*(L) = the smallest d whose KL is within ``TOL`` nats/token of the model's
@@ -63,18 +67,20 @@ SCALES = {
     # lengths: trained grid; fit_lengths: the linear state at its optimum and the exact
     # yardsticks; states: powers of 2 plus the exact state orders (1, 4, 13, 40, 121, 364)
     "tiny": dict(lengths=[16], fit_lengths=[16], states=[1, 4], steps={16: 8}, eval=8,
+                 lr_lengths=[16],
                  lrs=(1e-2,), fit_iter=20, long=dict(length=16, steps=12),
                 across=dict(length=16, states=[1], steps=8)),
     "cpu": dict(lengths=[16, 64], fit_lengths=[16, 64, 256],
                 states=[1, 2, 4, 8, 13, 16, 32, 40, 64],
                 steps={16: 1500, 64: 2000}, eval=128, lrs=LRS, fit_iter=500,
+                lr_lengths=[16, 64],
                 long=dict(length=64, steps=6000),
                 across=dict(length=256, states=[1, 2, 4], steps=2000,
                             full_steps={"causal_linear": 8000, "gpt": 6000})),
     "gpu": dict(lengths=[16, 64, 256, 1024, 4096], fit_lengths=[16, 64, 256],
                 states=[1, 2, 4, 8, 13, 16, 32, 40, 64, 121, 128, 256, 364, 512, 1024],
                 steps={16: 3000, 64: 6000, 256: 12000, 1024: 20000, 4096: 30000}, eval=256,
-                lrs=LRS, fit_iter=2000),
+                lrs=LRS, fit_iter=2000, lr_lengths=[16, 64]),
 }
 
 
@@ -93,35 +99,55 @@ def state_order_at(L: int) -> int:
 
 
 def lr_configs(scale):
+    """The lr-selection cells: every model and lr of the scale on seed 1, at every
+    selection length, with the state at the exact state order there."""
     s = SCALES[scale]
-    L = s["lengths"][0]
-    d = state_order_at(L)
     out = []
-    for model in STATE_MODELS + FULL_MODELS:
-        for lr in s["lrs"]:
-            out.append(_job(L, model, d if model in STATE_MODELS else 0, lr, 1, s["steps"][L],
-                            s["eval"]))
+    for L in s["lr_lengths"]:
+        d = state_order_at(L)
+        for model in STATE_MODELS + FULL_MODELS:
+            for lr in s["lrs"]:
+                out.append(_job(L, model, d if model in STATE_MODELS else 0, lr, 1,
+                                s["steps"][L], s["eval"]))
     return out
 
 
 def pick_lrs(ds) -> dict:
-    """Per model, the lr with the lowest final held-out KL on the selection seed."""
+    """``{model: {length: lr}}``: per model and selection length, the lr with the lowest
+    final held-out KL on the selection seed."""
     df = ds["kl"].to_dataframe().reset_index().dropna(subset=["kl"])
     best = {}
-    for model, rows in df.groupby("model"):
-        best[str(model)] = float(rows.loc[rows["kl"].idxmin(), "lr"])
+    for (model, L), rows in df.groupby(["model", "length"]):
+        best.setdefault(str(model), {})[int(L)] = float(rows.loc[rows["kl"].idxmin(), "lr"])
     return best
 
 
+def lr_at(lrs: dict, model: str, L: int) -> float:
+    """The lr of ``model`` at length ``L``: the one chosen at the largest selection length
+    ``<= L`` (the smallest selection length's below it)."""
+    sel = lrs[model]
+    below = [k for k in sorted(sel) if k <= L]
+    return sel[below[-1] if below else min(sel)]
+
+
+def first_lrs(lrs: dict) -> dict:
+    """``{model: lr}`` chosen at the smallest selection length (the earlier protocol, kept
+    by the ``--long`` and ``--across`` stages)."""
+    return {m: sel[min(sel)] for m, sel in lrs.items()}
+
+
 def grid_configs(scale, lrs):
+    """The grid on seed 0: every model at every length with the lr chosen for that length,
+    and -- where that differs -- also with the smallest length's lr (``kl_first_lr``)."""
     s = SCALES[scale]
+    first = first_lrs(lrs)
     out = []
     for L in s["lengths"]:
-        for model in STATE_MODELS:
-            for d in s["states"]:
-                out.append(_job(L, model, d, lrs[model], 0, s["steps"][L], s["eval"]))
-        for model in FULL_MODELS:
-            out.append(_job(L, model, 0, lrs[model], 0, s["steps"][L], s["eval"]))
+        for model in STATE_MODELS + FULL_MODELS:
+            lr_set = sorted({lr_at(lrs, model, L), first[model]})
+            for lr in lr_set:
+                for d in (s["states"] if model in STATE_MODELS else [0]):
+                    out.append(_job(L, model, d, lr, 0, s["steps"][L], s["eval"]))
     return out
 
 
@@ -371,23 +397,30 @@ def assemble(grid: xr.Dataset, lr_ds: xr.Dataset, lrs: dict, scale: str,
              fits: xr.DataArray) -> xr.Dataset:
     s = SCALES[scale]
     all_L = sorted(set(s["lengths"]) | set(s["fit_lengths"]))
-    g = grid.squeeze(["process", "seed"], drop=True).reindex(length=all_L)
-    # one lr per model: collapse the lr dim
-    def pick(var, models):
-        parts = [g[var].sel(model=m, lr=lrs[m]).drop_vars("lr") for m in models]
-        return xr.concat(parts, dim="model")
+    g = grid.squeeze(["process", "seed"], drop=True)
+    first = first_lrs(lrs)
+
+    # one lr per (model, length): collapse the lr dim
+    def pick(var, models, lr_of=lambda m, L: lr_at(lrs, m, L)):
+        parts = [xr.concat([g[var].sel(model=m, length=L, lr=lr_of(m, L)).drop_vars("lr")
+                            for L in s["lengths"]], dim="length")
+                 for m in models]
+        return xr.concat(parts, dim="model").reindex(length=all_L)
+
     ds = exact_yardsticks(all_L, s["states"])
     ds["kl"] = pick("kl", STATE_MODELS).sel(state=s["states"]).transpose("model", "length", "state")
     ds["converged"] = pick("converged", STATE_MODELS).sel(state=s["states"]) == 1  # NaN: False
     ds["kl_curve"] = pick("kl_curve", STATE_MODELS).sel(state=s["states"])
-    full = xr.concat([g["kl"].sel(model=m, lr=lrs[m], state=0).drop_vars(["lr", "state"])
-                      for m in FULL_MODELS], dim="model").rename(model="full_model")
-    ds["kl_full"] = full
+    ds["kl_first_lr"] = pick("kl", STATE_MODELS, lambda m, L: first[m]).sel(
+        state=s["states"]).transpose("model", "length", "state")
+    ds["kl_first_lr"].attrs.update(units="nats", long_name="held-out KL with the lr chosen at "
+                                   "the smallest length (the earlier protocol)")
+    ds["kl_full"] = pick("kl", FULL_MODELS).sel(state=0).drop_vars("state").rename(
+        model="full_model")
     for v in fits.data_vars:
         ds[v] = fits[v].reindex(length=all_L)
-    ds["converged_full"] = xr.concat(
-        [g["converged"].sel(model=m, lr=lrs[m], state=0).drop_vars(["lr", "state"])
-         for m in FULL_MODELS], dim="model").rename(model="full_model") == 1
+    ds["converged_full"] = pick("converged", FULL_MODELS).sel(state=0).drop_vars(
+        "state").rename(model="full_model") == 1
     for v in ("kl", "kl_full"):
         ds[v].attrs["units"] = "nats"
     ds["kl"].attrs["long_name"] = "held-out KL per token and channel"
@@ -412,8 +445,9 @@ def assemble(grid: xr.Dataset, lr_ds: xr.Dataset, lrs: dict, scale: str,
                    f"coupling=0.0,channels=1,pair_mi={PAIR_MI}",
         "beta_exact": math.log(3) / math.log(4),
         "tolerance": TOL,
-        "lr": json.dumps(lrs),
-        "lr_selection": "lowest final KL on seed 1 at the smallest length, state = state_order",
+        "lr": json.dumps({m: {str(L): v for L, v in sel.items()} for m, sel in lrs.items()}),
+        "lr_selection": "lowest final KL on seed 1 at each selection length, state = "
+                        "state_order there; longer lengths use the largest selection length's",
         "scale": scale,
         "command": f"python sims/l2m_phase.py --scale {scale}",
         "units": "nats",
@@ -549,7 +583,7 @@ def main(argv=None):
     lr_ds = run_sweep(lr_sweep, out / f"l2m_phase_{a.scale}_lr.nc", scheduler=a.scheduler,
                       workers=a.workers)
     lrs = pick_lrs(lr_ds)
-    print("lr selection (seed 1, smallest length):", lrs)
+    print("lr selection (seed 1, per length):", lrs)
     if a.lr_only:
         return 0
     grid_sweep = Sweep.from_configs(grid_configs(a.scale, lrs))
@@ -568,16 +602,16 @@ def main(argv=None):
     fits = exact_fits(SCALES[a.scale]["fit_lengths"], SCALES[a.scale]["states"], fit_dir,
                       SCALES[a.scale]["fit_iter"])
     ds = assemble(grid, lr_ds, lrs, a.scale, fits)
-    if a.long and long_configs(a.scale, lrs):
-        long_sweep = Sweep.from_configs(long_configs(a.scale, lrs))
+    if a.long and long_configs(a.scale, first_lrs(lrs)):
+        long_sweep = Sweep.from_configs(long_configs(a.scale, first_lrs(lrs)))
         long = run_sweep(long_sweep, out / f"l2m_phase_{a.scale}_long.nc", scheduler=a.scheduler,
                          workers=a.workers)
         ds = add_long(ds, long, a.scale)
-    if a.across and across_configs(a.scale, lrs):
-        across_sweep = Sweep.from_configs(across_configs(a.scale, lrs))
+    if a.across and across_configs(a.scale, first_lrs(lrs)):
+        across_sweep = Sweep.from_configs(across_configs(a.scale, first_lrs(lrs)))
         across = run_sweep(across_sweep, out / f"l2m_phase_{a.scale}_across.nc",
                            scheduler=a.scheduler, workers=a.workers)
-        ds = add_across(ds, across, a.scale, lrs)
+        ds = add_across(ds, across, a.scale, first_lrs(lrs))
     ds.to_netcdf(out / f"{name}.nc", engine="h5netcdf")
     figure(ds, out / f"{name}.png")
     report(ds)

@@ -70,6 +70,11 @@ def test_l2m_phase_tiny(tmp_path, capsys):
         assert float(ds.linear_bound.sel(length=L0, state=d)) == pytest.approx(
             linear_state_kl(p, int(d))["per_token"], abs=1e-12)
     assert np.all(np.isfinite(ds["kl"].values)) and np.all(np.isfinite(ds["kl_fit"].values))
+    # one lr per (model, length), chosen on seed 1 at every selection length
+    lrs = json.loads(ds.attrs["lr"])
+    assert set(lrs) == set(ds.model.values) | set(ds.full_model.values)
+    assert all(set(v) == {"16"} for v in lrs.values())
+    np.testing.assert_array_equal(ds["kl_first_lr"].values, ds["kl"].values)  # one length
     assert ds["kl_long"].dims == ("state",) and ds.attrs["long_steps"] == 12
     assert ds.attrs["across_length"] == 16 and ds.attrs["across_steps"] == 8
     # the linear reference at its optimum: the subspace start is exact at the state order
@@ -93,6 +98,29 @@ def test_l2m_phase_tiny(tmp_path, capsys):
     with xr.open_dataset(tmp_path / "l2m_phase_tiny.nc", engine="h5netcdf") as again:
         np.testing.assert_array_equal(again["kl"].values, before)
         np.testing.assert_array_equal(again["kl_fit"].values, fit_before)
+
+
+def test_l2m_tokens_tiny(tmp_path):
+    """The token phase-diagram script end to end at its smallest size: the file's exact
+    columns are the library's, and every trained cell is finite."""
+    import l2m_sim
+    from l2m_sim.yardsticks import predictable_information
+
+    mod = load("l2m_tokens")
+    assert mod.main(["--scale", "tiny", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "l2m_tokens_tiny.png").exists()
+    with xr.open_dataset(tmp_path / "l2m_tokens_tiny.nc", engine="h5netcdf") as ds:
+        assert ds["kl"].dims == ("model", "length", "state")
+        assert ds["converged"].dims == ds["kl"].dims and ds["converged"].dtype == bool
+        assert np.all(np.isfinite(ds["kl"].values)) and np.isfinite(float(ds.kl_full.max()))
+        p = l2m_sim.make_process(ds.attrs["process"], 16)
+        assert p.length == 16 and p.vocab_size == 4
+        assert float(ds.predictable.sel(length=16)) == pytest.approx(
+            predictable_information(p), rel=1e-9)
+        assert float(ds.bipartite_mi.sel(length=16)) == pytest.approx(p.bipartite_mi())
+        assert int(ds.n_pairs.sel(length=16)) == 3
+        assert ds.attrs["beta_exact"] == pytest.approx(np.log(3) / np.log(4))
+        assert "beta_hat_state_core" in ds.attrs
 
 
 def test_token_pipeline_study_fast(tmp_path):

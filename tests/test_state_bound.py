@@ -403,6 +403,56 @@ def test_state_job_cell():
         StateJob(model="linear_state", state=0)
 
 
+def test_state_job_token_cell():
+    """On a token process the cell trains state_core against the exact conditionals, stores
+    the exact predictable information and no linear bound; the linear references refuse."""
+    from l2m_sim.sweep import StateJob, SweepError, run_cell
+    from l2m_sim.yardsticks import predictable_information
+
+    spec = "discrete-subvolume:alphabet=4,noise=0.05"
+    ds = run_cell(StateJob(process=spec, length=16, model="state_core", state=2, steps=8,
+                           warmup=1, batch_size=4, eval_samples=8))
+    assert str(ds["status"].values.ravel()[0]) == "ok"
+    assert int(ds["history_state"].values.ravel()[0]) == 2
+    assert np.isnan(float(ds["linear_bound"].values.ravel()[0]))
+    assert float(ds["predictable"].values.ravel()[0]) == pytest.approx(
+        predictable_information(make_process(spec, 16)), rel=1e-12)
+    assert np.isfinite(float(ds["kl"].values.ravel()[0]))
+    for m in ("linear_state", "causal_linear"):
+        with pytest.raises(SweepError, match="token process"):
+            StateJob(process=spec, length=16, model=m, state=2 if m == "linear_state" else 0)
+
+
+def test_predictable_information_tokens_brute_force():
+    """(sum_t H(W_t) - H(W)) / L against full enumeration of a 16-symbol binary copy process,
+    and equal to the mean KL of the marginal predictor computed from exact conditionals."""
+    import itertools
+
+    from l2m_sim.protocol import NoExactValue
+    from l2m_sim.yardsticks import predictable_information
+
+    p = make_process("discrete-subvolume:alphabet=2,noise=0.2", 16)
+    seqs = np.array(list(itertools.product([0, 1], repeat=16)))
+    logp = p.log_prob(seqs)
+    prob = np.exp(logp)
+    assert prob.sum() == pytest.approx(1.0, abs=1e-12)
+    H = -np.sum(prob * logp)
+    h_marg = 0.0
+    for t in range(16):
+        m1 = prob[seqs[:, t] == 1].sum()
+        h_marg -= m1 * np.log(m1) + (1 - m1) * np.log(1 - m1)
+    brute = (h_marg - H) / 16
+    assert brute > 0.01
+    assert predictable_information(p) == pytest.approx(brute, rel=1e-10)
+    # the same number as the expected KL of p(w_t) against p(w_t | w_<t)
+    cond = p.conditional_probs(seqs)  # (n, L, 2)
+    marg = np.array([p.marginal(t) for t in range(16)])  # (L, 2)
+    kl = np.sum(cond * (np.log(cond) - np.log(marg)[None]), axis=-1).mean(1)
+    assert predictable_information(p) == pytest.approx(float(prob @ kl), rel=1e-9)
+    with pytest.raises(NoExactValue, match="entropy"):
+        predictable_information(make_process("santa-fe:facts=16", 32))
+
+
 def test_train_refuses_bad_checkpoint_and_device(tmp_path):
     bad = tmp_path / "ckpt.pt"
     bad.write_bytes(b"not a checkpoint")
