@@ -47,7 +47,7 @@ from .protocol import (
     clip_rounding,
 )
 
-__all__ = ["window_kl", "linear_state_kl", "linear_state_bound", "state_order",
+__all__ = ["window_kl", "block_kl", "linear_state_kl", "linear_state_bound", "state_order",
            "predictable_information", "dense_canonical_correlations",
            "linear_state_block_bound", "linear_state_gap"]
 
@@ -84,6 +84,31 @@ def window_kl(process, window: int, max_batch: int = 512) -> np.ndarray:
         v_w = chol[:, -1, -1] ** 2
         out[ts[s:s + max_batch]] = 0.5 * np.log(v_w / v_full[ts[s:s + max_batch]])
     return np.maximum(out, 0.0)
+
+
+def block_kl(process, block: int) -> np.ndarray:
+    """Expected per-position KL (nats, per channel) of the best predictor that sees only
+    the past *inside* the aligned block of ``t``, ``[block * floor(t / block), t)``;
+    shape ``(L,)``.
+
+    On a hierarchical process with ``block = b**j`` this is the exact KL of a model that has
+    learned every dependence within the level-``j`` blocks and none across them: the
+    plateau a learner sits on before it finds the longer-range levels (so a trained model's
+    KL can be read as "levels learned"). ``block = 1`` gives the marginal predictor's KL per
+    position (its mean is :func:`predictable_information` for unit variances),
+    ``block >= L`` gives 0.
+
+    Needs ``process.covariance()`` (dense; Gaussian processes up to their dense limit).
+    """
+    S = np.asarray(process.covariance(), dtype=float)
+    L = S.shape[0]
+    bl = check_int("block", block, 1)
+    v_full = _conditional_variances(process)
+    v_blk = np.empty(L)
+    for b0 in range(0, L, bl):
+        b1 = min(L, b0 + bl)
+        v_blk[b0:b1] = np.diag(np.linalg.cholesky(S[b0:b1, b0:b1])) ** 2
+    return np.maximum(0.5 * np.log(v_blk / v_full), 0.0)
 
 
 def linear_state_kl(process, dim: int, cut=None) -> dict:

@@ -10,7 +10,7 @@ import torch
 
 import l2m_sim
 from l2m_sim.training import TrainConfig, evaluate, gaussian_kl, train, build_model
-from l2m_sim.yardsticks import linear_state_kl, window_kl
+from l2m_sim.yardsticks import block_kl, linear_state_kl, predictable_information, window_kl
 
 TINY = dict(d_model=16, n_layer=1)
 
@@ -173,6 +173,29 @@ def test_window_kl_equals_brute_force(make):
     # more context never hurts; a window as long as the sequence is exact
     assert np.all(window_kl(p, 2) >= window_kl(p, 6) - 1e-12)
     assert np.allclose(window_kl(p, L), 0)
+
+
+@pytest.mark.parametrize("make", [lambda: l2m_sim.make_process("hierarchical:pair_mi=2.0", 64),
+                                  lambda: l2m_sim.FractionalGaussianNoise(0.8, 40)])
+def test_block_kl_equals_brute_force(make):
+    """The predictor that sees only the past inside t's aligned block, against a plain
+    regression per position; block 1 is the marginal predictor, a whole-sequence block exact."""
+    p = make()
+    S = p.covariance()
+    L = p.length
+    v = np.diag(np.linalg.cholesky(S)) ** 2
+    for blk in (2, 4, 16):
+        got = block_kl(p, blk)
+        for t in range(L):
+            W = list(range(blk * (t // blk), t))
+            vb = S[t, t] - (S[t, W] @ np.linalg.solve(S[np.ix_(W, W)], S[W, t]) if W else 0)
+            assert got[t] == pytest.approx(0.5 * math.log(vb / v[t]), abs=1e-10)
+    assert np.mean(block_kl(p, 1)) == pytest.approx(predictable_information(p), rel=1e-10)
+    assert np.allclose(block_kl(p, L), 0) and np.allclose(block_kl(p, 10 * L), 0)
+    # nested blocks: more of the past never hurts
+    assert np.all(block_kl(p, 4) >= block_kl(p, 8) - 1e-12)
+    with pytest.raises(ValueError, match="block"):
+        block_kl(p, 0)
 
 
 def test_linear_state_kl():
