@@ -135,10 +135,11 @@ def _tree(branching, levels, vocab, flip):
     return HierarchicalMarkov(branching, levels, K)
 
 
-def _discrete(branching, copies, levels, alphabet, noise):
+def _discrete(branching, copies, levels, alphabet, noise, bijection):
     from .processes.discrete import HierarchicalDiscrete
 
-    return HierarchicalDiscrete(branching, copies, levels, alphabet, noise=noise)
+    return HierarchicalDiscrete(branching, copies, levels, alphabet, noise=noise,
+                                bijection=bijection)
 
 
 def _santa_fe(exponent, facts, length):
@@ -262,6 +263,8 @@ def _typed(family_name: str, key: str, default, value):
             items = np.asarray(value, dtype=object).ravel().tolist()
             return tuple(_real(where, v) for v in items)
         raise ValueError(f"{where} must be a number or a list of numbers, got {value!r}")
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ValueError(f"{where} must be a word, got {value!r}")
     return value
 
 
@@ -303,8 +306,11 @@ _register("all-equal", "token", dict(vocab=2, length=256), _all_equal, "length",
 _register("tree", "token", dict(branching=2, levels=6, vocab=2, flip=0.1), _tree, "levels",
           "hierarchical Markov (tree) process with a symmetric flip kernel")
 _register("discrete-subvolume", "token",
-          dict(branching=4, copies=3, levels=4, alphabet=2, noise=0.25), _discrete, "levels",
-          "discrete hierarchical copy process, I_BP = k^(l-1) I_1, beta = log_b k")
+          dict(branching=4, copies=3, levels=4, alphabet=2, noise=0.25, bijection="random"),
+          _discrete, "levels",
+          "discrete hierarchical copy process, I_BP = k^(l-1) I_1, beta = log_b k; noise sets "
+          "the copy strength, bijection=identity keeps copies as plain copies (random: "
+          "scrambled into higher-order dependence)")
 _register("santa-fe", "token", dict(exponent=2.0, facts=4096, length=256), _santa_fe, "length",
           "Santa Fe process (Zipf facts, fixed bits): I_BP ~ L^(1/a), constant two-point MI")
 _register("santa-fe-drift", "token",

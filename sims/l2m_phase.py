@@ -224,6 +224,7 @@ def add_across(ds: xr.Dataset, across: xr.Dataset, scale: str, lrs: dict) -> xr.
 def exact_yardsticks(lengths, states) -> xr.Dataset:
     from l2m_sim import make_process
     from l2m_sim.yardsticks import (
+        block_kl,
         linear_state_block_bound,
         linear_state_gap,
         linear_state_kl,
@@ -235,9 +236,12 @@ def exact_yardsticks(lengths, states) -> xr.Dataset:
     blocks = np.zeros_like(mid)
     pred = np.zeros(len(lengths))
     order = np.zeros(len(lengths), dtype=int)
+    blocks_of = [4**j for j in range(round(math.log(max(lengths), 4)) + 1)]
+    level = np.zeros((len(lengths), len(blocks_of)))
     for i, L in enumerate(lengths):
         p = make_process(PROCESS, L)
         pred[i] = predictable_information(p)
+        level[i] = [block_kl(p, b).mean() for b in blocks_of]
         # canonical correlations of every cut, once per length
         sig = [np.asarray(p.canonical_correlations(c)) for c in range(1, L)]
         for j, d in enumerate(states):
@@ -264,8 +268,12 @@ def exact_yardsticks(lengths, states) -> xr.Dataset:
              "units": "nats", "long_name": "KL of the marginal predictor N(0, 1) per token "
                                            "(the predictable information)"}),
          "n_pairs": (("length",), 3 ** (lv - 1), {
-             "units": "floats", "long_name": "canonical pairs at the middle cut, N(L)"})},
-        coords={"length": list(lengths), "state": list(states)})
+             "units": "floats", "long_name": "canonical pairs at the middle cut, N(L)"}),
+         "block_kl": (("length", "block"), level, {
+             "units": "nats", "long_name": "exact KL per token of the best predictor that sees "
+                                           "only the past inside the aligned block of this size "
+                                           "(every level below it learned, none above)"})},
+        coords={"length": list(lengths), "state": list(states), "block": blocks_of})
 
 
 def exact_fits(lengths, states, out: Path, max_iter: int) -> xr.Dataset:
@@ -467,6 +475,10 @@ def report(ds: xr.Dataset) -> None:
         print(f"\n== L = {int(L)}: predictable {float(ds.predictable.sel(length=L)):.4f} "
               f"nats/token, N(L) = {int(ds.n_pairs.sel(length=L))}, exact state order "
               f"{int(ds.state_order.sel(length=L))}")
+        if "block_kl" in ds:
+            print("   KL of the within-block predictor: " + ", ".join(
+                f"block {int(b)}: {float(ds.block_kl.sel(length=L, block=b)):.4f}"
+                for b in ds.block.values if b < L))
         print(f"{'state':>6} {'bound mid':>10} {'bound all':>10} {'bound blk':>10} "
               f"{'realised':>10} "
               f"{'linear fit':>10} " +
@@ -518,12 +530,16 @@ def figure(ds: xr.Dataset, path: Path) -> None:
         ax.plot(st, ds.kl.sel(model="linear_state", length=L), "s--", color=c, alpha=0.6,
                 label=f"linear_state L={int(L)}")
         ax.axhline(float(ds.kl_full.sel(full_model="gpt", length=L)), color=c, lw=0.8, ls="-.")
+        if "block_kl" in ds and L >= 16:  # the plateau of a learner that missed the top level
+            ax.axhline(float(ds.block_kl.sel(length=L, block=L // 4)), color=c, lw=1.0,
+                       ls=(0, (1, 4)))
         ax.axvline(int(ds.state_order.sel(length=L)), color=c, lw=0.6, alpha=0.5)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("history state d (floats)")
     ax.set_ylabel("held-out KL, nats / token")
-    ax.set_title("KL(d, L); dotted: exact linear-state bound (all cuts);\n"
-                 "dash-dot: GPT; vertical: exact state order", fontsize=9)
+    ax.set_title("KL(d, L); dotted: exact linear-state bound (all cuts); dash-dot: GPT;\n"
+                 "sparse dots: within-(L/4)-block predictor; vertical: exact state order",
+                 fontsize=9)
     ax.legend(fontsize=7)
     ax = axes[1]
     for c, L in zip(colors, Ls):

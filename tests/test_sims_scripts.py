@@ -66,6 +66,10 @@ def test_l2m_phase_tiny(tmp_path, capsys):
     from l2m_sim.yardsticks import linear_state_kl, state_order
 
     assert int(ds.state_order.sel(length=L0)) == state_order(p)
+    # within-block predictors: block 1 is the marginal predictor, a whole-sequence block exact
+    assert float(ds.block_kl.sel(length=L0, block=1)) == pytest.approx(
+        float(ds.predictable.sel(length=L0)), rel=1e-10)
+    assert float(ds.block_kl.sel(length=L0, block=L0)) == pytest.approx(0.0, abs=1e-12)
     for d in ds.state.values:
         assert float(ds.linear_bound.sel(length=L0, state=d)) == pytest.approx(
             linear_state_kl(p, int(d))["per_token"], abs=1e-12)
