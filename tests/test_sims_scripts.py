@@ -127,6 +127,29 @@ def test_l2m_tokens_tiny(tmp_path):
         assert "beta_hat_state_core" in ds.attrs
 
 
+def test_l2m_plateau_tiny(tmp_path):
+    """The plateau script end to end with a few steps: the exact within-block curves are
+    the library's, and a second call reuses the finished run instead of training again."""
+    import l2m_sim
+    from l2m_sim.yardsticks import block_kl
+
+    mod = load("l2m_plateau")
+    ds = mod.main(["--out", str(tmp_path), "--steps", "4", "--runs", "linear_state d=13"])
+    assert (tmp_path / "l2m_plateau.png").exists()
+    p = l2m_sim.make_process(mod.PROCESS, mod.LENGTH)
+    np.testing.assert_allclose(ds.block_kl.sel(block=16).values, block_kl(p, 16), rtol=1e-12)
+    assert float(ds.block_kl.sel(block=16).mean()) == pytest.approx(0.2976, abs=1e-4)
+    assert ds.kl_position.shape == (1, 64) and np.all(np.isfinite(ds.kl_position.values))
+    assert float(ds.kl.sel(run="linear_state d=13")) == pytest.approx(
+        float(ds.kl_position.mean()), rel=1e-6)
+    cached = list((tmp_path / "l2m_plateau_runs").glob("*.nc"))
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    again = mod.main(["--out", str(tmp_path), "--steps", "4", "--runs", "linear_state d=13"])
+    assert cached[0].stat().st_mtime_ns == stamp
+    np.testing.assert_array_equal(again.kl_position.values, ds.kl_position.values)
+
+
 def test_token_pipeline_study_fast(tmp_path):
     """The token pipeline study end to end at its smallest size: the exact-q direct
     estimator is unbiased, vCLUB with the exact Santa Fe law is infinite, the pooled-pair
