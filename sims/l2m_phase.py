@@ -69,12 +69,13 @@ SCALES = {
     "tiny": dict(lengths=[16], fit_lengths=[16], states=[1, 4], steps={16: 8}, eval=8,
                  lr_lengths=[16],
                  lrs=(1e-2,), fit_iter=20, long=dict(length=16, steps=12),
+                 wide=dict(length=16, states=[8]),
                 across=dict(length=16, states=[1], steps=8)),
     "cpu": dict(lengths=[16, 64], fit_lengths=[16, 64, 256],
                 states=[1, 2, 4, 8, 13, 16, 32, 40, 64],
                 steps={16: 1500, 64: 2000}, eval=128, lrs=LRS, fit_iter=500,
                 lr_lengths=[16, 64],
-                long=dict(length=64, steps=6000),
+                long=dict(length=64, steps=6000), wide=dict(length=64, states=[128, 256]),
                 across=dict(length=256, states=[1, 2, 4], steps=2000,
                             full_steps={"causal_linear": 8000, "gpt": 6000})),
     "gpu": dict(lengths=[16, 64, 256, 1024, 4096], fit_lengths=[16, 64, 256],
@@ -179,6 +180,43 @@ def add_long(ds: xr.Dataset, long: xr.Dataset, scale: str) -> xr.Dataset:
     L0 = min(s["lengths"])
     d0 = float(ds["required_state"].sel(estimator="state_core", length=L0))
     ds.attrs["beta_hat_state_core_long"] = fit_beta([L0, lg["length"]], [d0, d_long])
+    return ds
+
+
+def wide_configs(scale, lrs):
+    """The wider-state stage (``--wide``): StateCore at one length with states beyond the
+    grid, the grid's lr (chosen at that length), steps and seed -- does the trained model
+    leave the plateau once its state has slack, and at which d?"""
+    s = SCALES[scale]
+    w = s.get("wide")
+    if not w:
+        return []
+    L = w["length"]
+    return [_job(L, "state_core", d, lr_at(lrs, "state_core", L), 0, s["steps"][L], s["eval"])
+            for d in w["states"]]
+
+
+def add_wide(ds: xr.Dataset, wide: xr.Dataset, scale: str) -> xr.Dataset:
+    """``kl_wide`` over ``state_wide``, and d* / beta_hat of StateCore recomputed over the
+    grid's states and the wide ones together at that length."""
+    s = SCALES[scale]
+    w = s["wide"]
+    L = w["length"]
+    g = wide.squeeze(["process", "seed", "lr", "model", "length"], drop=True)
+    vals = g["kl"].sel(state=w["states"]).values
+    ds["kl_wide"] = (("state_wide",), vals, {
+        "units": "nats", "long_name": f"StateCore held-out KL at L = {L}, states beyond the grid"})
+    ds["converged_wide"] = (("state_wide",), g["converged"].sel(state=w["states"]).values == 1)
+    ds = ds.assign_coords(state_wide=w["states"])
+    states = list(s["states"]) + list(w["states"])
+    kl = np.concatenate([ds["kl"].sel(model="state_core", length=L).values, vals])
+    d_wide = required_state(kl, states)
+    ds.attrs["wide_length"] = L
+    ds.attrs["required_state_wide"] = d_wide
+    L0 = min(s["lengths"])
+    if L0 != L:
+        d0 = float(ds["required_state"].sel(estimator="state_core", length=L0))
+        ds.attrs["beta_hat_state_core_wide"] = fit_beta([L0, L], [d0, d_wide])
     return ds
 
 
@@ -457,7 +495,7 @@ def assemble(grid: xr.Dataset, lr_ds: xr.Dataset, lrs: dict, scale: str,
         "lr_selection": "lowest final KL on seed 1 at each selection length, state = "
                         "state_order there; longer lengths use the largest selection length's",
         "scale": scale,
-        "command": f"python sims/l2m_phase.py --scale {scale}",
+        "command": f"python sims/l2m_phase.py --scale {scale} --long --wide --across",
         "units": "nats",
         "fit_iter": int(fits.attrs.get("fit_iter", -1)),
     })
@@ -508,6 +546,11 @@ def report(ds: xr.Dataset) -> None:
         for d, v, c in zip(ds.state.values, ds.kl_long.values, ds.converged_long.values):
             print(f"  d = {int(d):>3}: {v:.4f}{'' if c else '*'}")
         print(f"  d* = {ds.attrs['required_state_long']:g}")
+    if "kl_wide" in ds:
+        print(f"\nStateCore at L = {ds.attrs['wide_length']}, states beyond the grid:")
+        for d, v, c in zip(ds.state_wide.values, ds.kl_wide.values, ds.converged_wide.values):
+            print(f"  d = {int(d):>3}: {v:.4f}{'' if c else '*'}")
+        print(f"  d* over the grid and these = {ds.attrs['required_state_wide']:g}")
 
 
 def figure(ds: xr.Dataset, path: Path) -> None:
@@ -590,6 +633,9 @@ def main(argv=None):
     ap.add_argument("--across", action="store_true",
                     help="also the fixed-state stage (full-context models and StateCore at "
                          "small states, one more length)")
+    ap.add_argument("--wide", action="store_true",
+                    help="also the wider-state stage (StateCore beyond the grid's states at "
+                         "one length)")
     ap.add_argument("--long", action="store_true",
                     help="also the longer-training stage (StateCore, 3x steps at one length)")
     a = ap.parse_args(argv)
@@ -623,6 +669,11 @@ def main(argv=None):
         long = run_sweep(long_sweep, out / f"l2m_phase_{a.scale}_long.nc", scheduler=a.scheduler,
                          workers=a.workers)
         ds = add_long(ds, long, a.scale)
+    if a.wide and wide_configs(a.scale, lrs):
+        wide = run_sweep(Sweep.from_configs(wide_configs(a.scale, lrs)),
+                         out / f"l2m_phase_{a.scale}_wide.nc", scheduler=a.scheduler,
+                         workers=a.workers)
+        ds = add_wide(ds, wide, a.scale)
     if a.across and across_configs(a.scale, first_lrs(lrs)):
         across_sweep = Sweep.from_configs(across_configs(a.scale, first_lrs(lrs)))
         across = run_sweep(across_sweep, out / f"l2m_phase_{a.scale}_across.nc",

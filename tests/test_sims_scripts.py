@@ -49,7 +49,8 @@ def test_l2m_phase_tiny(tmp_path, capsys):
     import l2m_sim
 
     mod = load("l2m_phase")
-    assert mod.main(["--scale", "tiny", "--out", str(tmp_path), "--long", "--across"]) == 0
+    assert mod.main(["--scale", "tiny", "--out", str(tmp_path), "--long", "--across",
+                     "--wide"]) == 0
     assert (tmp_path / "l2m_phase_tiny.png").exists()
     ds = xr.open_dataset(tmp_path / "l2m_phase_tiny.nc", engine="h5netcdf")
     assert {"model", "length", "state"} <= set(ds["kl"].dims)
@@ -81,6 +82,8 @@ def test_l2m_phase_tiny(tmp_path, capsys):
     np.testing.assert_array_equal(ds["kl_first_lr"].values, ds["kl"].values)  # one length
     assert ds["kl_long"].dims == ("state",) and ds.attrs["long_steps"] == 12
     assert ds.attrs["across_length"] == 16 and ds.attrs["across_steps"] == 8
+    assert ds["kl_wide"].dims == ("state_wide",) and list(ds.state_wide.values) == [8]
+    assert ds.attrs["required_state_wide"] in (1, 4, 8)
     # the linear reference at its optimum: the subspace start is exact at the state order
     assert float(ds.kl_realized.sel(length=L0, state=4)) < 1e-10
     assert np.all(ds.kl_fit.values <= ds.kl_fit_cold.values + 1e-12)
@@ -92,10 +95,11 @@ def test_l2m_phase_tiny(tmp_path, capsys):
     before, fit_before = ds["kl"].values.copy(), ds["kl_fit"].values.copy()
     ds.close()
     capsys.readouterr()
-    assert mod.main(["--scale", "tiny", "--out", str(tmp_path), "--long", "--across"]) == 0
+    assert mod.main(["--scale", "tiny", "--out", str(tmp_path), "--long", "--across",
+                     "--wide"]) == 0
     cap = capsys.readouterr()
     log = cap.out
-    for n, stage in ((4, "lr"), (6, "cells"), (2, "long"), (3, "across")):
+    for n, stage in ((4, "lr"), (6, "cells"), (2, "long"), (1, "wide"), (3, "across")):
         assert f"restored {n} finished cells from l2m_phase_tiny_{stage}.nc" in log
     assert "restored 2 exact fits from l2m_phase_tiny.nc" in log  # (L, d) = (16, 1), (16, 4)
     assert "sweep state" not in cap.err  # no progress bar: nothing ran
