@@ -58,9 +58,10 @@ PROCESS = "discrete-subvolume:branching=4,copies=3,alphabet=4,noise=0.05,bijecti
 TOL = 0.02  # nats per token: "within TOL of the plateau"
 
 SCALES = {
-    "tiny": dict(lengths=[16], states=[1, 4], steps={16: 8}, eval=8, lrs=(1e-2,)),
+    "tiny": dict(lengths=[16], states=[1, 4], steps={16: 8}, eval=8, lrs=(1e-2,),
+                 seeds=dict(length=16, seeds=[2])),
     "cpu": dict(lengths=[16, 64], states=[1, 2, 4, 8, 16, 32], steps={16: 1500, 64: 2000},
-                eval=128, lrs=(3e-3, 1e-2, 3e-2)),
+                eval=128, lrs=(3e-3, 1e-2, 3e-2), seeds=dict(length=64, seeds=[2, 3])),
 }
 
 
@@ -105,6 +106,35 @@ def grid_configs(scale, lrs):
                 for d in s["states"]]
         out.append(_job(L, "gpt", 0, lrs["gpt"][L], 0, s["steps"][L], s["eval"]))
     return out
+
+
+def seed_configs(scale, lrs):
+    """The seed stage (``--seeds``): GPT and StateCore at the largest grid state, at one
+    length, on more seeds with the grid's lr and steps: how much of a cell is the seed?"""
+    s = SCALES[scale]
+    sd = s.get("seeds")
+    if not sd:
+        return []
+    L, dmax = sd["length"], max(s["states"])
+    return [_job(L, m, dmax if m == "state_core" else 0, lrs[m][L], seed, s["steps"][L],
+                 s["eval"]) for m in ("state_core", "gpt") for seed in sd["seeds"]]
+
+
+def add_seeds(ds: xr.Dataset, seeds: xr.Dataset, scale: str, lrs: dict) -> xr.Dataset:
+    """``kl_seeds`` over (``full_or_state``, ``extra_seed``) at the stage's length."""
+    sd = SCALES[scale]["seeds"]
+    L, dmax = sd["length"], max(SCALES[scale]["states"])
+    g = seeds.squeeze(["process", "length"], drop=True)
+    rows = [[float(g["kl"].sel(model="state_core", state=dmax, lr=lrs["state_core"][L],
+                               seed=k)) for k in sd["seeds"]],
+            [float(g["kl"].sel(model="gpt", state=0, lr=lrs["gpt"][L], seed=k))
+             for k in sd["seeds"]]]
+    ds["kl_seeds"] = (("seed_model", "extra_seed"), np.array(rows), {
+        "units": "nats", "long_name": f"held-out KL at L = {L} on more seeds (state_core at "
+                                      f"d = {dmax}, gpt), the grid's lr and steps"})
+    ds = ds.assign_coords(seed_model=[f"state_core d={dmax}", "gpt"], extra_seed=sd["seeds"])
+    ds.attrs["seeds_length"] = L
+    return ds
 
 
 def assemble(grid: xr.Dataset, lrs: dict, scale: str) -> xr.Dataset:
@@ -158,7 +188,7 @@ def assemble(grid: xr.Dataset, lrs: dict, scale: str) -> xr.Dataset:
         "lr_selection": "lowest final KL on seed 1 at each length (state_core at the smallest "
                         "grid state >= N(L))",
         "scale": scale,
-        "command": f"python sims/l2m_tokens.py --scale {scale}",
+        "command": f"python sims/l2m_tokens.py --scale {scale} --seeds",
         "units": "nats",
     })
     return ds
@@ -183,6 +213,14 @@ def report(ds: xr.Dataset) -> None:
     print("required state d*(L):", " ".join(f"{v:g}" for v in ds.required_state.values))
     print(f"beta_exact = {ds.attrs['beta_exact']:.3f}, "
           f"beta_hat_state_core = {ds.attrs['beta_hat_state_core']:.3f}")
+    if "kl_seeds" in ds:
+        L = ds.attrs["seeds_length"]
+        pred = float(ds.predictable.sel(length=L))
+        print(f"more seeds at L = {L} (captured):")
+        for m in ds.seed_model.values:
+            print(f"  {m:>16}: " + ", ".join(
+                f"seed {int(k)} {float(v):.4f} ({100 * (1 - float(v) / pred):.1f}%)"
+                for k, v in zip(ds.extra_seed.values, ds.kl_seeds.sel(seed_model=m).values)))
 
 
 def figure(ds: xr.Dataset, path: Path) -> None:
@@ -224,6 +262,8 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="results folder (default sims/results)")
     ap.add_argument("--scheduler", default=None, help="None (in process), 'local' or an address")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seeds", action="store_true",
+                    help="also GPT and the largest StateCore on more seeds at one length")
     a = ap.parse_args(argv)
     out = Path(a.out) if a.out else RESULTS
     out.mkdir(parents=True, exist_ok=True)
@@ -236,6 +276,11 @@ def main(argv=None):
                      out / f"l2m_tokens_{a.scale}_cells.nc", scheduler=a.scheduler,
                      workers=a.workers)
     ds = assemble(grid, lrs, a.scale)
+    if a.seeds and seed_configs(a.scale, lrs):
+        more = run_sweep(Sweep.from_configs(seed_configs(a.scale, lrs)),
+                         out / f"l2m_tokens_{a.scale}_seeds.nc", scheduler=a.scheduler,
+                         workers=a.workers)
+        ds = add_seeds(ds, more, a.scale, lrs)
     name = "l2m_tokens" if a.scale == "cpu" else f"l2m_tokens_{a.scale}"
     ds.to_netcdf(out / f"{name}.nc", engine="h5netcdf")
     figure(ds, out / f"{name}.png")

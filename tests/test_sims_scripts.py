@@ -115,7 +115,7 @@ def test_l2m_tokens_tiny(tmp_path):
     from l2m_sim.yardsticks import predictable_information
 
     mod = load("l2m_tokens")
-    assert mod.main(["--scale", "tiny", "--out", str(tmp_path)]) == 0
+    assert mod.main(["--scale", "tiny", "--out", str(tmp_path), "--seeds"]) == 0
     assert (tmp_path / "l2m_tokens_tiny.png").exists()
     with xr.open_dataset(tmp_path / "l2m_tokens_tiny.nc", engine="h5netcdf") as ds:
         assert ds["kl"].dims == ("model", "length", "state")
@@ -129,6 +129,7 @@ def test_l2m_tokens_tiny(tmp_path):
         assert int(ds.n_pairs.sel(length=16)) == 3
         assert ds.attrs["beta_exact"] == pytest.approx(np.log(3) / np.log(4))
         assert "beta_hat_state_core" in ds.attrs
+        assert ds["kl_seeds"].shape == (2, 1) and np.all(np.isfinite(ds["kl_seeds"].values))
 
 
 def test_l2m_plateau_tiny(tmp_path):
