@@ -130,6 +130,11 @@ def test_l2m_tokens_tiny(tmp_path):
         assert ds.attrs["beta_exact"] == pytest.approx(np.log(3) / np.log(4))
         assert "beta_hat_state_core" in ds.attrs
         assert ds["kl_seeds"].shape == (2, 1) and np.all(np.isfinite(ds["kl_seeds"].values))
+    # the scrambled copies: the selection runs only, on the default random row map
+    assert mod.main(["--scale", "tiny", "--out", str(tmp_path), "--scrambled"]) == 0
+    with xr.open_dataset(tmp_path / "l2m_tokens_scrambled_tiny_lr.nc", engine="h5netcdf") as f:
+        assert str(f.process.values[0]) == mod.SCRAMBLED
+        assert np.all(np.isfinite(f.kl.values[np.isfinite(f.kl.values)]))
 
 
 def test_l2m_plateau_tiny(tmp_path):
