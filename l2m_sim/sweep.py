@@ -333,13 +333,6 @@ class TrainJob(Job):
 
     def check(self):
         _check_process("process", self.process, self.length)
-        if self.model in ("causal_linear", "linear_state"):
-            from .registry import family, parse_process_id
-
-            if family(parse_process_id(self.process)[0]).kind != "gaussian":
-                raise SweepError(f"model {self.model!r} is a linear reference for continuous "
-                                 f"data; process {self.process!r} is a token process (use "
-                                 "'state_core' or 'gpt')")
         if self.warmup > self.steps:
             raise SweepError(f"warmup must be <= steps ({self.steps}), got {self.warmup}")
         if self.d_state and self.model not in SSM_MODELS:
@@ -379,7 +372,7 @@ class TrainJob(Job):
 @dataclass(frozen=True)
 class StateJob(Job):
     """One cell of the history-state phase diagram: train ``model`` with a history state of
-    ``state`` floats (``state_core`` / ``linear_state``; 0 for the full-context
+    ``state`` floats (``state_core`` / ``state_core_ltv`` / ``linear_state``; 0 for the full-context
     ``causal_linear`` and ``gpt``) on a process at one length, with the held-out KL
     evaluated at every quarter of training (``converged`` by
     :func:`l2m_sim.training.is_converged`), beside the predictable information per token
@@ -388,8 +381,8 @@ class StateJob(Job):
     state (NaN for other processes), all per token and channel.
 
     Token processes (those with an exact joint entropy and marginals, such as
-    ``discrete-subvolume``) train ``state_core`` and ``gpt`` only: the linear reference
-    learners are for continuous data."""
+    ``discrete-subvolume``) train the neural models only: the linear reference learners
+    are for continuous data."""
 
     kind: typing.ClassVar[str] = "state"
     grid_dims: typing.ClassVar[tuple] = ("process", "length", "model", "state", "lr", "seed")
@@ -415,7 +408,7 @@ class StateJob(Job):
             if family(parse_process_id(self.process)[0]).kind != "gaussian":
                 raise SweepError(f"model {self.model!r} is a linear reference for continuous "
                                  f"data; process {self.process!r} is a token process (use "
-                                 "'state_core' or 'gpt')")
+                                 "'state_core', 'state_core_ltv' or 'gpt')")
         if self.warmup > self.steps:
             raise SweepError(f"warmup must be <= steps ({self.steps}), got {self.warmup}")
         stateful = self.model in STATE_MODELS
@@ -432,7 +425,7 @@ class StateJob(Job):
 
         p = make_process(self.process, self.length)
         mc = {}
-        if self.model in ("state_core", "gpt"):
+        if self.model in ("state_core", "state_core_ltv", "gpt"):
             mc.update(d_model=self.d_model, n_layer=self.n_layer)
         if self.model in STATE_MODELS:
             mc["state_size"] = self.state

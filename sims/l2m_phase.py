@@ -58,7 +58,10 @@ from l2m_sim.sweep import StateJob, Sweep, run_sweep  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 PAIR_MI = 2.0
 PROCESS = f"hierarchical:branching=4,copies=3,coupling=0.0,channels=1,pair_mi={PAIR_MI}"
-STATE_MODELS = _names.STATE_MODELS  # state set on its own: ("state_core", "linear_state")
+STATE_MODELS = _names.STATE_MODELS  # state set on its own: StateCore (diagonal and LTV), LinearState
+#: models whose grid is also kept with the smallest length's lr (``kl_first_lr``): those run
+#: before the lr was chosen per length; later models have the per-length protocol only
+FIRST_LR_MODELS = ("state_core", "linear_state", "causal_linear", "gpt")
 FULL_MODELS = _names.FULL_CONTEXT_MODELS  # cache grows with L: ("causal_linear", "gpt")
 LRS = (3e-3, 1e-2, 3e-2)
 TOL = 0.02  # nats per token: "within TOL of the plateau"
@@ -145,7 +148,10 @@ def grid_configs(scale, lrs):
     out = []
     for L in s["lengths"]:
         for model in STATE_MODELS + FULL_MODELS:
-            lr_set = sorted({lr_at(lrs, model, L), first[model]})
+            lr_set = {lr_at(lrs, model, L)}
+            if model in FIRST_LR_MODELS:
+                lr_set.add(first[model])
+            lr_set = sorted(lr_set)
             for lr in lr_set:
                 for d in (s["states"] if model in STATE_MODELS else [0]):
                     out.append(_job(L, model, d, lr, 0, s["steps"][L], s["eval"]))
@@ -446,10 +452,10 @@ def assemble(grid: xr.Dataset, lr_ds: xr.Dataset, lrs: dict, scale: str,
     g = grid.squeeze(["process", "seed"], drop=True)
     first = first_lrs(lrs)
 
-    # one lr per (model, length): collapse the lr dim
+    # one lr per (model, length): collapse the lr dim (NaN where a cell was not run)
     def pick(var, models, lr_of=lambda m, L: lr_at(lrs, m, L)):
-        parts = [xr.concat([g[var].sel(model=m, length=L, lr=lr_of(m, L)).drop_vars("lr")
-                            for L in s["lengths"]], dim="length")
+        parts = [xr.concat([g[var].sel(model=m, length=L).reindex(lr=[lr_of(m, L)])
+                            .isel(lr=0, drop=True) for L in s["lengths"]], dim="length")
                  for m in models]
         return xr.concat(parts, dim="model").reindex(length=all_L)
 
@@ -572,6 +578,9 @@ def figure(ds: xr.Dataset, path: Path) -> None:
                 label=f"state_core L={int(L)}")
         ax.plot(st, ds.kl.sel(model="linear_state", length=L), "s--", color=c, alpha=0.6,
                 label=f"linear_state L={int(L)}")
+        if "state_core_ltv" in ds.model.values:
+            ax.plot(st, ds.kl.sel(model="state_core_ltv", length=L), "D-", color=c, ms=4,
+                    lw=0.9, mfc="white", label=f"state_core_ltv L={int(L)}")
         ax.axhline(float(ds.kl_full.sel(full_model="gpt", length=L)), color=c, lw=0.8, ls="-.")
         if "block_kl" in ds and L >= 16:  # the plateau of a learner that missed the top level
             ax.axhline(float(ds.block_kl.sel(length=L, block=L // 4)), color=c, lw=1.0,
@@ -589,6 +598,9 @@ def figure(ds: xr.Dataset, path: Path) -> None:
         x = ds.state.values / int(ds.n_pairs.sel(length=L))
         ax.plot(x, ds.kl.sel(model="state_core", length=L) / ds.predictable.sel(length=L), "o-",
                 color=c, label=f"state_core L={int(L)}")
+        if "state_core_ltv" in ds.model.values:
+            ax.plot(x, ds.kl.sel(model="state_core_ltv", length=L) / ds.predictable.sel(length=L),
+                    "D-", color=c, ms=4, lw=0.9, mfc="white", label=f"state_core_ltv L={int(L)}")
         ax.plot(x, ds.linear_bound_all.sel(length=L) / ds.predictable.sel(length=L), ":",
                 color=c, label=f"exact bound L={int(L)}")
     ax.set_xscale("log", base=2)

@@ -99,7 +99,7 @@ def test_l2m_phase_tiny(tmp_path, capsys):
                      "--wide"]) == 0
     cap = capsys.readouterr()
     log = cap.out
-    for n, stage in ((4, "lr"), (6, "cells"), (2, "long"), (1, "wide"), (3, "across")):
+    for n, stage in ((5, "lr"), (8, "cells"), (2, "long"), (1, "wide"), (3, "across")):
         assert f"restored {n} finished cells from l2m_phase_tiny_{stage}.nc" in log
     assert "restored 2 exact fits from l2m_phase_tiny.nc" in log  # (L, d) = (16, 1), (16, 4)
     assert "sweep state" not in cap.err  # no progress bar: nothing ran

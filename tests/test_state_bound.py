@@ -206,13 +206,20 @@ def test_gated_scan_equals_reference():
         assert (gated_scan(log_a, w, z0, chunk=chunk) - ref).abs().max() < 1e-12
 
 
-@pytest.mark.parametrize("pos", [False, True])
+@pytest.mark.parametrize("mode", ["diagonal", "diagonal+position_gates", "position"])
 @pytest.mark.parametrize("d_model", [8, 64])
 @pytest.mark.parametrize("state", [1, 3, 40])
-def test_state_core_state_is_set_apart_from_width(d_model, state, pos):
+def test_state_core_state_is_set_apart_from_width(d_model, state, mode):
     torch.manual_seed(0)
     m = StateCore(StateCoreConfig(d_model=d_model, state_size=state, max_len=20, channels=2,
-                                  position_gates=pos))
+                                  position_gates=mode.endswith("gates"),
+                                  state_map=mode.split("+")[0]))
+    if mode == "position":  # move off the identity start so the dense map is exercised
+        with torch.no_grad():
+            for layer in m.layers:
+                layer.A.add_(0.3 * torch.randn_like(layer.A) / state**0.5)
+                layer.B.mul_(torch.randn_like(layer.B))
+                layer.C.mul_(torch.randn_like(layer.C))
     x = torch.randn(2, 20, 2)
     with torch.no_grad():
         mean, std = m(x)
@@ -230,6 +237,33 @@ def test_state_core_config_errors():
         StateCoreConfig(state_size=0)
     with pytest.raises(ValueError, match="keep_min"):
         StateCoreConfig(keep_min=1.0)
+    with pytest.raises(ValueError, match="state_map"):
+        StateCoreConfig(state_map="dense")
+    with pytest.raises(ValueError, match="state_map"):
+        StateCoreConfig(state_map=None)
+    with pytest.raises(ValueError, match="position_gates"):
+        StateCoreConfig(state_map="position", position_gates=True)
+
+
+@pytest.mark.parametrize("state_map", ["diagonal", "position"])
+def test_state_core_is_causal(state_map):
+    """Changing x_t changes no prediction at positions <= t (prediction t reads x_<t)."""
+    torch.manual_seed(1)
+    m = StateCore(StateCoreConfig(d_model=16, state_size=4, max_len=24, state_map=state_map))
+    if state_map == "position":
+        with torch.no_grad():
+            m.layers[0].A.add_(0.3 * torch.randn_like(m.layers[0].A))
+    x = torch.randn(3, 24)
+    with torch.no_grad():
+        mean, std = m(x)
+        for t in (0, 7, 23):
+            y = x.clone()
+            y[:, t] += 5.0
+            m2, s2 = m(y)
+            assert torch.equal(m2[:, : t + 1], mean[:, : t + 1])
+            assert torch.equal(s2[:, : t + 1], std[:, : t + 1])
+            if t < 23:
+                assert (m2[:, t + 1] - mean[:, t + 1]).abs().max() > 1e-6
 
 
 # ------------------------------------------------------------------------------ reference learners

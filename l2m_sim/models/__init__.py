@@ -18,6 +18,7 @@ model              history state after ``p`` steps          growth
 ``LinearAttention`` ``n_layer (d_model d_head + d_model)``   constant
 ``GRU``            ``n_layer d_model``                       constant
 ``StateCore``      ``n_layer state_size`` (any width)        constant
+``StateCoreLTV``   ``n_layer state_size`` (any width)        constant
 ``CausalLinear``   ``channels (p - 1)`` (reference learner)  linear
 ``LinearState``    ``channels state_size`` (reference)       constant
 =================  ======================================  =====================================
@@ -37,7 +38,7 @@ from .gpt import GPT, GPTConfig, WindowGPT, WindowGPTConfig
 from .mamba import Mamba, MambaConfig, MambaMixer
 from .mamba2 import Mamba2, Mamba2Config, Mamba2Mixer
 from .rnn import GRU, GRUConfig, LinearAttention, LinearAttentionConfig
-from .statecore import StateCore, StateCoreConfig
+from .statecore import StateCore, StateCoreConfig, StateCoreLTV, StateCoreLTVConfig
 from .linear import CausalLinear, CausalLinearConfig, LinearState, LinearStateConfig
 
 MODELS = {
@@ -48,6 +49,7 @@ MODELS = {
     "linear_attention": (LinearAttention, LinearAttentionConfig),
     "gru": (GRU, GRUConfig),
     "state_core": (StateCore, StateCoreConfig),
+    "state_core_ltv": (StateCoreLTV, StateCoreLTVConfig),
     "causal_linear": (CausalLinear, CausalLinearConfig),
     "linear_state": (LinearState, LinearStateConfig),
 }
@@ -58,7 +60,7 @@ __all__ = [
     "Mamba", "MambaConfig", "MambaMixer",
     "Mamba2", "Mamba2Config", "Mamba2Mixer",
     "LinearAttention", "LinearAttentionConfig", "GRU", "GRUConfig",
-    "StateCore", "StateCoreConfig", "CausalLinear", "CausalLinearConfig",
+    "StateCore", "StateCoreConfig", "StateCoreLTV", "StateCoreLTVConfig", "CausalLinear", "CausalLinearConfig",
     "LinearState", "LinearStateConfig",
     "selective_scan", "selective_scan_reference", "selective_scan_numba", "selective_scan_logstep",
     "ssd_chunked", "ssd_reference", "mamba_ssm_available",

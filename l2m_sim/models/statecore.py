@@ -18,6 +18,19 @@ overwritten afterwards; retention and write strength are separate gates. The par
 is a chunked scan (:func:`gated_scan`, held equal to the step-by-step
 :func:`gated_scan_reference` in the tests).
 
+With ``state_map="position"`` the recurrence is instead a **time-varying dense linear state
+of order** ``state_size`` inside the same wide pathway, the form of the exact predictor of a
+non-stationary Gaussian process (its state map is dense, signed and different at every
+position)::
+
+    u_t = in_proj(LayerNorm(h_t))                            (state_size)
+    z_t = A_t z_{t-1} + B_t * u_t                            (state_size floats)
+    h_t = h_t + out_proj(C_t * z_t);  h_t = h_t + MLP(LayerNorm(h_t))
+
+with ``A_t`` (``state_size x state_size``, identity at initialisation), ``B_t`` and ``C_t``
+(``state_size``, ones) learned per position (``max_len`` of each); the parallel form is the
+step loop itself.
+
 **History state**: ``z`` of every layer, nothing else (the per-token pathway holds nothing
 between steps)::
 
@@ -39,7 +52,10 @@ import torch.nn.functional as F
 from ..protocol import check_int
 from ._common import BaseConfig, LayerStackModel, check_float
 
-__all__ = ["StateCoreConfig", "StateCore"]
+__all__ = ["StateCoreConfig", "StateCore", "StateCoreLTVConfig", "StateCoreLTV"]
+
+#: The recurrences ``StateCoreConfig.state_map`` can choose.
+STATE_MAPS = ("diagonal", "position")
 
 
 @dataclass
@@ -57,7 +73,11 @@ class StateCoreConfig(BaseConfig):
     position_gates : bool
         Add a learned per-position offset to every gate (``max_len x 4 state_size``
         parameters; no state): the gates read the position directly, as the exact
-        predictor of a non-stationary process needs.
+        predictor of a non-stationary process needs. Diagonal state map only.
+    state_map : {"diagonal", "position"}
+        ``"diagonal"``: the selective diagonal recurrence; ``"position"``: a dense linear
+        state map, write and read scales learned per position (module doc). The state is
+        ``state_size`` floats either way.
     """
 
     n_layer: int = 1
@@ -66,6 +86,7 @@ class StateCoreConfig(BaseConfig):
     keep_min: float = 0.9
     keep_max: float = 0.999
     position_gates: bool = False
+    state_map: str = "diagonal"
 
     def __post_init__(self):
         super().__post_init__()
@@ -75,6 +96,11 @@ class StateCoreConfig(BaseConfig):
         self.keep_max = check_float("keep_max", self.keep_max, self.keep_min, 1.0, hi_open=True)
         if not isinstance(self.position_gates, bool):
             raise TypeError(f"position_gates must be a bool, got {type(self.position_gates).__name__}")
+        if not isinstance(self.state_map, str) or self.state_map not in STATE_MAPS:
+            raise ValueError(f"state_map must be one of {STATE_MAPS}, got {self.state_map!r}")
+        if self.state_map == "position" and self.position_gates:
+            raise ValueError("position_gates applies to state_map='diagonal' only (the "
+                             "'position' map is per position already)")
 
 
 def gated_scan_reference(log_a, w, z0=None):
@@ -156,6 +182,42 @@ class StateCoreLayer(nn.Module):
         return h + self.mlp(self.norm2(h)), z
 
 
+class PositionStateLayer(nn.Module):
+    """One residual block around ``z_t = A_t z_{t-1} + B_t * u_t`` (per-position dense
+    ``A_t``, per-position write / read scales ``B_t`` / ``C_t``) and a per-token MLP."""
+
+    def __init__(self, d_model, state_size, mlp_ratio, max_len):
+        super().__init__()
+        self.d_state = state_size
+        self.norm1 = nn.LayerNorm(d_model)
+        self.in_proj = nn.Linear(d_model, state_size)
+        self.A = nn.Parameter(torch.eye(state_size).repeat(max_len, 1, 1))
+        self.B = nn.Parameter(torch.ones(max_len, state_size))
+        self.C = nn.Parameter(torch.ones(max_len, state_size))
+        self.out_proj = nn.Linear(state_size, d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
+                                 nn.Linear(mlp_ratio * d_model, d_model))
+
+    def forward(self, h):
+        u = self.in_proj(self.norm1(h))
+        z = u.new_zeros(u.shape[0], self.d_state)
+        zs = []
+        for t in range(h.shape[1]):
+            z = z @ self.A[t].T + self.B[t] * u[:, t]
+            zs.append(z)
+        z = torch.stack(zs, dim=1)
+        h = h + self.out_proj(self.C[: h.shape[1]] * z)
+        return h + self.mlp(self.norm2(h))
+
+    def step(self, h, z, position):
+        """One position: ``h`` (B, d_model), state ``z`` (B, state_size)."""
+        u = self.in_proj(self.norm1(h))
+        z = z @ self.A[position].T + self.B[position] * u
+        h = h + self.out_proj(self.C[position] * z)
+        return h + self.mlp(self.norm2(h)), z
+
+
 class StateCore(LayerStackModel):
     """Wide per-token model around a selective linear state of ``state_size`` floats
     (``history_state_size = n_layer * state_size`` at every position)."""
@@ -164,8 +226,31 @@ class StateCore(LayerStackModel):
 
     def _make_layer(self):
         c = self.config
+        if c.state_map == "position":
+            return PositionStateLayer(c.d_model, c.state_size, c.mlp_ratio, c.max_len)
         return StateCoreLayer(c.d_model, c.state_size, c.mlp_ratio, (c.keep_min, c.keep_max),
                               c.max_len if c.position_gates else None)
 
     def _state_width(self) -> int:
         return self.config.state_size
+
+
+@dataclass
+class StateCoreLTVConfig(StateCoreConfig):
+    """``StateCoreLTV`` config: a ``StateCoreConfig`` whose ``state_map`` is ``"position"``."""
+
+    state_map: str = "position"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.state_map != "position":
+            raise ValueError(f"state_map of StateCoreLTV must be 'position', got "
+                             f"{self.state_map!r} (use StateCore for the diagonal map)")
+
+
+class StateCoreLTV(StateCore):
+    """``StateCore`` with the per-position dense linear state map (``state_map="position"``:
+    a linear time-varying state of ``state_size`` floats inside the wide pathway), registered
+    as its own model (``"state_core_ltv"``) for the phase diagram."""
+
+    config_class = StateCoreLTVConfig
