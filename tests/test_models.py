@@ -39,6 +39,7 @@ EXTRA = {
     "linear_attention": dict(chunk_size=8),
     "gru": {},
     "state_core": dict(state_size=5),
+    "state_core_ltv": dict(state_size=5),
 }
 # the linear reference learners (continuous only, per-position parameters) have their own tests
 NAMES = [n for n in MODELS if n not in ("causal_linear", "linear_state")]
@@ -116,7 +117,7 @@ def expected_state_size(name, cfg, p):
         return cfg.n_layer * cfg.n_head * (dh * dh + dh)
     if name == "gru":
         return cfg.n_layer * cfg.d_model
-    if name == "state_core":
+    if name in ("state_core", "state_core_ltv"):
         return cfg.n_layer * cfg.state_size
     raise AssertionError(name)
 

@@ -237,8 +237,13 @@ class StateCore(LayerStackModel):
 
 @dataclass
 class StateCoreLTVConfig(StateCoreConfig):
-    """``StateCoreLTV`` config: a ``StateCoreConfig`` whose ``state_map`` is ``"position"``."""
+    """``StateCoreLTV`` config: a ``StateCoreConfig`` whose ``state_map`` is ``"position"``.
 
+    Its state map is learned per position (``max_len * (state_size**2 + 2 state_size)``
+    parameters), so the default ``max_len`` is 1024 rather than 4096; ``train`` sets it to
+    the process length."""
+
+    max_len: int = 1024
     state_map: str = "position"
 
     def __post_init__(self):
