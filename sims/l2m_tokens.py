@@ -49,7 +49,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from l2m_phase import fit_beta, required_state  # noqa: E402
+from l2m_phase import fit_beta, pick_lrs, required_state  # noqa: E402
 
 from l2m_sim.sweep import StateJob, Sweep, run_sweep  # noqa: E402
 
@@ -89,15 +89,6 @@ def lr_configs(scale, process=PROCESS):
     return [_job(L, m, selection_state(scale, L) if m == "state_core" else 0, lr, 1,
                  s["steps"][L], s["eval"], process)
             for L in s["lengths"] for m in ("state_core", "gpt") for lr in s["lrs"]]
-
-
-def pick_lrs(ds) -> dict:
-    """``{model: {length: lr}}``, the lowest final KL on the selection seed."""
-    df = ds["kl"].to_dataframe().reset_index().dropna(subset=["kl"])
-    best = {}
-    for (m, L), rows in df.groupby(["model", "length"]):
-        best.setdefault(str(m), {})[int(L)] = float(rows.loc[rows["kl"].idxmin(), "lr"])
-    return best
 
 
 def grid_configs(scale, lrs):
