@@ -8,6 +8,7 @@ level not. This script trains, with the phase diagram's settings at L = 64 (seed
 2000 steps, batch 16, the lr chosen there on seed 1),
 
 * ``StateCore`` with the exact state order d = 13 (lr 1e-2),
+* ``StateCoreLTV`` (per-position dense linear state map) with d = 13 (lr 3e-3),
 * the ``LinearState`` reference with d = 13 (lr 3e-3),
 * ``Mamba`` 2 x 32, d_state 16 (history state 2432 floats; lr 1e-2),
 
@@ -41,6 +42,7 @@ PROCESS = "hierarchical:branching=4,copies=3,coupling=0.0,channels=1,pair_mi=2.0
 LENGTH = 64
 RUNS = {  # name: (model, model_config, lr)
     "state_core d=13": ("state_core", dict(state_size=13, d_model=64, n_layer=1), 1e-2),
+    "state_core_ltv d=13": ("state_core_ltv", dict(state_size=13, d_model=64, n_layer=1), 3e-3),
     "linear_state d=13": ("linear_state", dict(state_size=13), 3e-3),
     "mamba 2x32 d_state=16": ("mamba", dict(d_model=32, n_layer=2, d_state=16), 1e-2),
 }
