@@ -62,6 +62,9 @@ STATE_MODELS = _names.STATE_MODELS  # state set on its own: StateCore (diagonal 
 #: models whose grid is also kept with the smallest length's lr (``kl_first_lr``): those run
 #: before the lr was chosen per length; later models have the per-length protocol only
 FIRST_LR_MODELS = ("state_core", "linear_state", "causal_linear", "gpt")
+#: StateCoreLTV learns a d x d state map per position: its grid skips cells with more than
+#: this many such parameters (max_len * d^2; at L = 4096 that keeps d <= 128)
+MAX_LTV_MAP = 2**26
 FULL_MODELS = _names.FULL_CONTEXT_MODELS  # cache grows with L: ("causal_linear", "gpt")
 LRS = (3e-3, 1e-2, 3e-2)
 TOL = 0.02  # nats per token: "within TOL of the plateau"
@@ -154,6 +157,8 @@ def grid_configs(scale, lrs):
             lr_set = sorted(lr_set)
             for lr in lr_set:
                 for d in (s["states"] if model in STATE_MODELS else [0]):
+                    if model == "state_core_ltv" and L * d * d > MAX_LTV_MAP:
+                        continue  # too large a per-position map (left NaN in the file)
                     out.append(_job(L, model, d, lr, 0, s["steps"][L], s["eval"]))
     return out
 
