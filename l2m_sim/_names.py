@@ -16,5 +16,7 @@ SSM_MODELS = ("mamba", "mamba2")
 #: Models whose history state is set on its own (``state_size``, from 1 float up): the
 #: state-settable families of the history-state phase diagram (sweep job ``state``).
 STATE_MODELS = ("state_core", "state_core_ltv", "linear_state")
+#: The linear reference learners: continuous data only, no width or depth.
+LINEAR_REFERENCE_MODELS = ("causal_linear", "linear_state")
 #: The full-context models of the phase diagram (history state grows with the position).
 FULL_CONTEXT_MODELS = ("causal_linear", "gpt")

@@ -55,7 +55,13 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from ._names import FULL_CONTEXT_MODELS, SSM_MODELS, STATE_MODELS, TRAIN_MODELS
+from ._names import (
+    FULL_CONTEXT_MODELS,
+    LINEAR_REFERENCE_MODELS,
+    SSM_MODELS,
+    STATE_MODELS,
+    TRAIN_MODELS,
+)
 from ._util import git_revision
 from .protocol import GaussianProcess, LinearStateMI, check_float
 
@@ -402,7 +408,7 @@ class StateJob(Job):
 
     def check(self):
         _check_process("process", self.process, self.length)
-        if self.model in ("causal_linear", "linear_state"):
+        if self.model in LINEAR_REFERENCE_MODELS:
             from .registry import family, parse_process_id
 
             if family(parse_process_id(self.process)[0]).kind != "gaussian":
@@ -425,7 +431,7 @@ class StateJob(Job):
 
         p = make_process(self.process, self.length)
         mc = {}
-        if self.model in ("state_core", "state_core_ltv", "gpt"):
+        if self.model not in LINEAR_REFERENCE_MODELS:  # the neural models: width and depth
             mc.update(d_model=self.d_model, n_layer=self.n_layer)
         if self.model in STATE_MODELS:
             mc["state_size"] = self.state
@@ -441,8 +447,8 @@ class StateJob(Job):
                            "after each quarter of training (last 4 evaluations)"})
         out = out.assign_coords(quarter=np.arange(1, 5))
         out["predictable"] = ((), predictable_information(p), {
-            "units": "nats", "long_name": "KL of the marginal predictor N(0, 1) per token "
-                                          "(the predictable information)"})
+            "units": "nats", "long_name": "KL of the marginal predictor per token (the "
+                                          "predictable information)"})
         if not isinstance(p, LinearStateMI):
             lb = float("nan")  # no linear-state bound outside the hierarchical Gaussian family
         else:

@@ -91,10 +91,25 @@ SCALES = {
 }
 
 
-def _job(L, model, state, lr, seed, steps, ev):
-    return StateJob(process=PROCESS, length=L, model=model, state=state, lr=lr, seed=seed,
+def _job(L, model, state, lr, seed, steps, ev, process=PROCESS):
+    """One phase-diagram cell: GPT 2 x 32, every other model one layer of width 64."""
+    return StateJob(process=process, length=L, model=model, state=state, lr=lr, seed=seed,
                     steps=steps, warmup=max(1, steps // 20), eval_samples=ev,
                     n_layer=2 if model == "gpt" else 1, d_model=64 if model != "gpt" else 32)
+
+
+def n_pairs(L: int) -> int:
+    """Canonical (copy) pairs across the middle cut of a b = 4, k = 3 hierarchy,
+    N(L) = 3^(l-1) for L = 4^l."""
+    return 3 ** (round(math.log(L, 4)) - 1)
+
+
+def process_at(spec: str, L: int) -> str:
+    """The registry id of ``spec`` at length ``L`` (rebuildable with ``make_process``)."""
+    from l2m_sim.registry import family, parse_process_id
+
+    name, params = parse_process_id(spec)
+    return family(name).id_at_length(L, **params)
 
 
 def state_order_at(L: int) -> int:
@@ -300,7 +315,6 @@ def exact_yardsticks(lengths, states) -> xr.Dataset:
             blocks[i, j] = max(allc[i, j],
                                linear_state_block_bound(p, d, single_cut=False)["per_token"])
         order[i] = max(int(np.sum(s > 1e-10)) for s in sig)  # = yardsticks.state_order(p)
-    lv = np.round(np.log(lengths) / np.log(4)).astype(int)
     return xr.Dataset(
         {"linear_bound": (("length", "state"), np.maximum(mid, 0.0), {
             "units": "nats", "long_name": "exact middle-cut linear-state bound per token"}),
@@ -316,7 +330,7 @@ def exact_yardsticks(lengths, states) -> xr.Dataset:
          "predictable": (("length",), pred, {
              "units": "nats", "long_name": "KL of the marginal predictor N(0, 1) per token "
                                            "(the predictable information)"}),
-         "n_pairs": (("length",), 3 ** (lv - 1), {
+         "n_pairs": (("length",), [n_pairs(L) for L in lengths], {
              "units": "floats", "long_name": "canonical pairs at the middle cut, N(L)"}),
          "block_kl": (("length", "block"), level, {
              "units": "nats", "long_name": "exact KL per token of the best predictor that sees "
@@ -496,10 +510,8 @@ def assemble(grid: xr.Dataset, lr_ds: xr.Dataset, lrs: dict, scale: str,
                             {"units": "floats", "long_name": f"smallest state within {TOL} "
                              "nats/token of the plateau"})
     ds = ds.assign_coords(estimator=list(est))
-    lv = np.log(all_L) / np.log(4)
     ds.attrs.update({
-        "process": f"{PROCESS.split(':')[0]}:branching=4,copies=3,levels={int(round(lv[0]))},"
-                   f"coupling=0.0,channels=1,pair_mi={PAIR_MI}",
+        "process": process_at(PROCESS, all_L[0]),
         "beta_exact": math.log(3) / math.log(4),
         "tolerance": TOL,
         "lr": json.dumps({m: {str(L): v for L, v in sel.items()} for m, sel in lrs.items()}),

@@ -49,15 +49,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from l2m_phase import fit_beta, pick_lrs, required_state  # noqa: E402
+from l2m_phase import TOL, _job, fit_beta, n_pairs, pick_lrs, process_at, required_state  # noqa: E402,I001
 
-from l2m_sim.sweep import StateJob, Sweep, run_sweep  # noqa: E402
+from l2m_sim.sweep import Sweep, run_sweep  # noqa: E402
 
 RESULTS = HERE / "results"
 PROCESS = "discrete-subvolume:branching=4,copies=3,alphabet=4,noise=0.05,bijection=identity"
 #: the same copies through the family's default random row map (``--scrambled``)
 SCRAMBLED = "discrete-subvolume:branching=4,copies=3,alphabet=4,noise=0.05"
-TOL = 0.02  # nats per token: "within TOL of the plateau"
 
 SCALES = {
     "tiny": dict(lengths=[16], states=[1, 4], steps={16: 8}, eval=8, lrs=(1e-2,),
@@ -65,17 +64,6 @@ SCALES = {
     "cpu": dict(lengths=[16, 64], states=[1, 2, 4, 8, 16, 32], steps={16: 1500, 64: 2000},
                 eval=128, lrs=(3e-3, 1e-2, 3e-2), seeds=dict(length=64, seeds=[2, 3])),
 }
-
-
-def n_pairs(L: int) -> int:
-    """Copy pairs across the middle cut, 3^(l-1) for L = 4^l."""
-    return 3 ** (round(math.log(L, 4)) - 1)
-
-
-def _job(L, model, state, lr, seed, steps, ev, process=PROCESS):
-    return StateJob(process=process, length=L, model=model, state=state, lr=lr, seed=seed,
-                    steps=steps, warmup=max(1, steps // 20), eval_samples=ev,
-                    n_layer=2 if model == "gpt" else 1, d_model=32 if model == "gpt" else 64)
 
 
 def selection_state(scale, L) -> int:
@@ -95,9 +83,9 @@ def grid_configs(scale, lrs):
     s = SCALES[scale]
     out = []
     for L in s["lengths"]:
-        out += [_job(L, "state_core", d, lrs["state_core"][L], 0, s["steps"][L], s["eval"])
-                for d in s["states"]]
-        out.append(_job(L, "gpt", 0, lrs["gpt"][L], 0, s["steps"][L], s["eval"]))
+        out += [_job(L, "state_core", d, lrs["state_core"][L], 0, s["steps"][L], s["eval"],
+                     PROCESS) for d in s["states"]]
+        out.append(_job(L, "gpt", 0, lrs["gpt"][L], 0, s["steps"][L], s["eval"], PROCESS))
     return out
 
 
@@ -110,11 +98,11 @@ def seed_configs(scale, lrs):
         return []
     L, dmax = sd["length"], max(s["states"])
     return [_job(L, m, dmax if m == "state_core" else 0, lrs[m][L], seed, s["steps"][L],
-                 s["eval"]) for m in ("state_core", "gpt") for seed in sd["seeds"]]
+                 s["eval"], PROCESS) for m in ("state_core", "gpt") for seed in sd["seeds"]]
 
 
 def add_seeds(ds: xr.Dataset, seeds: xr.Dataset, scale: str, lrs: dict) -> xr.Dataset:
-    """``kl_seeds`` over (``full_or_state``, ``extra_seed``) at the stage's length."""
+    """``kl_seeds`` over (``seed_model``, ``extra_seed``) at the stage's length."""
     sd = SCALES[scale]["seeds"]
     L, dmax = sd["length"], max(SCALES[scale]["states"])
     g = seeds.squeeze(["process", "length"], drop=True)
@@ -170,10 +158,8 @@ def assemble(grid: xr.Dataset, lrs: dict, scale: str) -> xr.Dataset:
                                             "plateau (state_core)"})},
         coords={"model": ["state_core"], "full_model": ["gpt"], "length": Ls, "state": states,
                 "quarter": [1, 2, 3, 4]})
-    lv = round(math.log(Ls[0], 4))
     ds.attrs.update({
-        "process": f"discrete-subvolume:branching=4,copies=3,levels={lv},alphabet=4,"
-                   "noise=0.05,bijection=identity",
+        "process": process_at(PROCESS, Ls[0]),
         "beta_exact": math.log(3) / math.log(4),
         "beta_hat_state_core": fit_beta(Ls, dstar),
         "tolerance": TOL,
