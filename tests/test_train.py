@@ -209,3 +209,33 @@ def test_linear_state_kl():
     assert all(a >= b - 1e-12 for a, b in zip(vals, vals[1:]))
     with pytest.raises(TypeError, match="canonical"):
         linear_state_kl(l2m_sim.AR1(0.5, 8), 1)
+
+
+def test_threads_caps_numba_during_training_and_restores_it():
+    """``threads=1`` runs the sampler's numba kernels on one thread (two one-thread runs side
+    by side must not wake two numba pools) and leaves numba's setting as it found it."""
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has a single thread here")
+    p = l2m_sim.make_process("hierarchical:pair_mi=2.0", 16)
+    seen = []
+    sample = p.sample
+
+    def spy(*args, **kwargs):
+        seen.append(numba.get_num_threads())
+        return sample(*args, **kwargs)
+
+    p.sample = spy
+    numba.set_num_threads(2)
+    try:
+        train(p, "linear_state", model_config={"state_size": 2}, steps=3, batch_size=2,
+              eval_samples=2, threads=1)
+        assert seen and set(seen) == {1}
+        assert numba.get_num_threads() == 2
+        seen.clear()
+        train(p, "linear_state", model_config={"state_size": 2}, steps=3, batch_size=2,
+              eval_samples=2)  # threads unset: numba left alone
+        assert set(seen) == {2}
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
