@@ -76,14 +76,21 @@ SCALES = {
                  lr_lengths=[16],
                  lrs=(1e-2,), fit_iter=20, long=dict(length=16, steps=12),
                  wide=dict(length=16, states=[8]),
-                across=dict(length=16, states=[1], steps=8)),
+                 across=dict(length=16, states=[1], steps=8),
+                 converge=dict(lengths={"linear_state": [16], "causal_linear": [16]},
+                               lr_lengths=[16], steps={16: 12}, batch=4)),
     "cpu": dict(lengths=[16, 64], fit_lengths=[16, 64, 256],
                 states=[1, 2, 4, 8, 13, 16, 32, 40, 64],
                 steps={16: 1500, 64: 2000}, eval=128, lrs=LRS, fit_iter=500,
                 lr_lengths=[16, 64],
                 long=dict(length=64, steps=6000), wide=dict(length=64, states=[128, 256]),
                 across=dict(length=256, states=[1, 2, 4], steps=2000,
-                            full_steps={"causal_linear": 8000, "gpt": 6000})),
+                            full_steps={"causal_linear": 8000, "gpt": 6000}),
+                converge=dict(lengths={"linear_state": [16, 64, 256],
+                                       "state_core_ltv": [16, 64],
+                                       "causal_linear": [16, 64, 256]},
+                              lr_lengths=[16, 64], steps={16: 6000, 64: 8000, 256: 8000},
+                              batch=64)),
     "gpu": dict(lengths=[16, 64, 256, 1024, 4096], fit_lengths=[16, 64, 256],
                 states=[1, 2, 4, 8, 13, 16, 32, 40, 64, 121, 128, 256, 364, 512, 1024],
                 steps={16: 3000, 64: 6000, 256: 12000, 1024: 20000, 4096: 30000}, eval=256,
@@ -91,10 +98,10 @@ SCALES = {
 }
 
 
-def _job(L, model, state, lr, seed, steps, ev, process=PROCESS):
+def _job(L, model, state, lr, seed, steps, ev, process=PROCESS, batch=16):
     """One phase-diagram cell: GPT 2 x 32, every other model one layer of width 64."""
     return StateJob(process=process, length=L, model=model, state=state, lr=lr, seed=seed,
-                    steps=steps, warmup=max(1, steps // 20), eval_samples=ev,
+                    steps=steps, warmup=max(1, steps // 20), eval_samples=ev, batch_size=batch,
                     n_layer=2 if model == "gpt" else 1, d_model=64 if model != "gpt" else 32)
 
 
@@ -282,6 +289,103 @@ def add_across(ds: xr.Dataset, across: xr.Dataset, scale: str, lrs: dict) -> xr.
     ds.attrs["across_length"] = L
     ds.attrs["across_steps"] = ac["steps"]
     ds.attrs["across_full_steps"] = json.dumps(ac.get("full_steps", {}))
+    return ds
+
+
+def converge_lr_configs(scale):
+    """The convergence stage's own lr selection (``--converge``): its models on seed 1 at
+    every selection length, with its steps and batch, state = the exact state order."""
+    s = SCALES[scale]
+    cv = s.get("converge")
+    if not cv:
+        return []
+    out = []
+    for model, lengths in cv["lengths"].items():
+        for L in cv["lr_lengths"]:
+            if L not in lengths:
+                continue
+            d = state_order_at(L) if model in STATE_MODELS else 0
+            out += [_job(L, model, d, lr, 1, cv["steps"][L], s["eval"], batch=cv["batch"])
+                    for lr in s["lrs"]]
+    return out
+
+
+def converge_configs(scale, lrs):
+    """The convergence stage's grid on seed 0: 4x the batch and 3-4x the steps of the main
+    grid, every state of the grid, the lr chosen for this protocol (``lr_at``)."""
+    s = SCALES[scale]
+    cv = s.get("converge")
+    if not cv:
+        return []
+    out = []
+    for model, lengths in cv["lengths"].items():
+        for L in lengths:
+            for d in (s["states"] if model in STATE_MODELS else [0]):
+                if model == "state_core_ltv" and L * d * d > MAX_LTV_MAP:
+                    continue
+                out.append(_job(L, model, d, lr_at(lrs, model, L), 0, cv["steps"][L],
+                                s["eval"], batch=cv["batch"]))
+    return out
+
+
+def add_converge(ds: xr.Dataset, grid: xr.Dataset, lrs: dict, scale: str) -> xr.Dataset:
+    """``kl_converge`` / ``converged_converge`` / ``kl_converge_curve`` over (model, length,
+    state) (NaN / False for models and lengths the stage does not run), ``kl_full_converge``
+    over (full_model, length), and d* and beta_hat of each of its state models
+    (``beta_hat_<model>_converge``; estimator ``<model>_converge``)."""
+    s = SCALES[scale]
+    cv = s["converge"]
+    g = grid.squeeze(["process", "seed"], drop=True)
+    shape = (ds.sizes["model"], ds.sizes["length"], len(s["states"]))
+    kl, conv = np.full(shape, np.nan), np.zeros(shape, bool)
+    curve = np.full(shape + (ds.sizes["quarter"],), np.nan)
+    full = np.full((ds.sizes["full_model"], ds.sizes["length"]), np.nan)
+    full_conv = np.zeros(full.shape, bool)
+    models, Ls = list(ds.model.values), list(ds.length.values)
+    for model, lengths in cv["lengths"].items():
+        for L in lengths:
+            cell = g.sel(model=model, length=L, lr=lr_at(lrs, model, L))
+            j = Ls.index(L)
+            if model in STATE_MODELS:
+                i = models.index(model)
+                c = cell.reindex(state=s["states"])
+                kl[i, j], conv[i, j] = c["kl"].values, c["converged"].values == 1
+                curve[i, j] = c["kl_curve"].values
+            else:
+                i = list(ds.full_model.values).index(model)
+                full[i, j] = float(cell["kl"].sel(state=0))
+                full_conv[i, j] = bool(cell["converged"].sel(state=0) == 1)
+    note = (f"convergence stage: batch {cv['batch']}, steps {json.dumps(cv['steps'])}, lr "
+            "chosen for this protocol on seed 1")
+    ds["kl_converge"] = (("model", "length", "state"), kl, {
+        "units": "nats", "long_name": "held-out KL per token and channel, " + note})
+    ds["converged_converge"] = (("model", "length", "state"), conv)
+    ds["kl_converge_curve"] = (("model", "length", "state", "quarter"), curve,
+                               {"units": "nats"})
+    ds["kl_full_converge"] = (("full_model", "length"), full, {
+        "units": "nats", "long_name": "held-out KL per token and channel, full-context "
+                                      "models, " + note})
+    ds["converged_full_converge"] = (("full_model", "length"), full_conv)
+    rows, names = [], []
+    for model in cv["lengths"]:
+        if model not in STATE_MODELS:
+            continue
+        dstar = [required_state(ds["kl_converge"].sel(model=model, length=L).values,
+                                s["states"]) for L in Ls]
+        names.append(f"{model}_converge")
+        rows.append(dstar)
+        ds.attrs[f"beta_hat_{model}_converge"] = fit_beta(Ls, dstar)
+    req = xr.DataArray(np.array(rows), dims=("estimator", "length"),
+                       coords={"estimator": names, "length": Ls})
+    both = xr.concat([ds["required_state"], req], dim="estimator")
+    ds = ds.drop_vars(["required_state", "estimator"])
+    ds["required_state"] = both
+    ds["required_state"].attrs.update(units="floats", long_name=f"smallest state within {TOL} "
+                                      "nats/token of the plateau")
+    ds.attrs["converge_lr"] = json.dumps({m: {str(L): v for L, v in sel.items()}
+                                          for m, sel in lrs.items()})
+    ds.attrs["converge_batch"] = cv["batch"]
+    ds.attrs["converge_steps"] = json.dumps({str(k): v for k, v in cv["steps"].items()})
     return ds
 
 
@@ -518,7 +622,7 @@ def assemble(grid: xr.Dataset, lr_ds: xr.Dataset, lrs: dict, scale: str,
         "lr_selection": "lowest final KL on seed 1 at each selection length, state = "
                         "state_order there; longer lengths use the largest selection length's",
         "scale": scale,
-        "command": f"python sims/l2m_phase.py --scale {scale} --long --wide --across",
+        "command": f"python sims/l2m_phase.py --scale {scale} --long --wide --across --converge",
         "units": "nats",
         "fit_iter": int(fits.attrs.get("fit_iter", -1)),
     })
@@ -569,6 +673,29 @@ def report(ds: xr.Dataset) -> None:
         for d, v, c in zip(ds.state.values, ds.kl_long.values, ds.converged_long.values):
             print(f"  d = {int(d):>3}: {v:.4f}{'' if c else '*'}")
         print(f"  d* = {ds.attrs['required_state_long']:g}")
+    if "kl_converge" in ds:
+        print(f"\nconvergence stage (batch {ds.attrs['converge_batch']}, steps "
+              f"{ds.attrs['converge_steps']}, lr {ds.attrs['converge_lr']}):")
+        run = [m for m in ds.model.values if np.isfinite(ds.kl_converge.sel(model=m)).any()]
+        for L in ds.length.values:
+            if not any(np.isfinite(ds.kl_converge.sel(model=m, length=L)).any() for m in run):
+                continue
+            print(f"  L = {int(L)}: " + ", ".join(
+                f"{m}: {float(ds.kl_full_converge.sel(full_model=m, length=L)):.4f}"
+                f"{'' if bool(ds.converged_full_converge.sel(full_model=m, length=L)) else '*'}"
+                for m in ds.full_model.values
+                if np.isfinite(ds.kl_full_converge.sel(full_model=m, length=L))))
+            print(f"  {'state':>6} {'bound all':>10} {'linear fit':>10} "
+                  + " ".join(f"{m:>16}" for m in run))
+            for d in ds.state.values:
+                row = []
+                for m in run:
+                    v = float(ds.kl_converge.sel(model=m, length=L, state=d))
+                    c = bool(ds.converged_converge.sel(model=m, length=L, state=d))
+                    row.append(f"{v:.4f}{'' if c or not np.isfinite(v) else '*'}")
+                print(f"  {int(d):>6} {float(ds.linear_bound_all.sel(length=L, state=d)):>10.4f} "
+                      f"{float(ds.kl_fit.sel(length=L, state=d)):>10.4f} "
+                      + " ".join(f"{r:>16}" for r in row))
     if "kl_wide" in ds:
         print(f"\nStateCore at L = {ds.attrs['wide_length']}, states beyond the grid:")
         for d, v, c in zip(ds.state_wide.values, ds.kl_wide.values, ds.converged_wide.values):
@@ -667,6 +794,9 @@ def main(argv=None):
                          "one length)")
     ap.add_argument("--long", action="store_true",
                     help="also the longer-training stage (StateCore, 3x steps at one length)")
+    ap.add_argument("--converge", action="store_true",
+                    help="also the convergence stage (reference learners and StateCoreLTV "
+                         "with 4x the batch and more steps, lr chosen again)")
     a = ap.parse_args(argv)
     out = Path(a.out) if a.out else RESULTS
     out.mkdir(parents=True, exist_ok=True)
@@ -708,6 +838,16 @@ def main(argv=None):
         across = run_sweep(across_sweep, out / f"l2m_phase_{a.scale}_across.nc",
                            scheduler=a.scheduler, workers=a.workers)
         ds = add_across(ds, across, a.scale, first_lrs(lrs))
+    if a.converge and converge_lr_configs(a.scale):
+        c_lr = run_sweep(Sweep.from_configs(converge_lr_configs(a.scale)),
+                         out / f"l2m_phase_{a.scale}_converge_lr.nc", scheduler=a.scheduler,
+                         workers=a.workers)
+        c_lrs = pick_lrs(c_lr)
+        print("convergence stage lr selection (seed 1, per length):", c_lrs)
+        c_grid = run_sweep(Sweep.from_configs(converge_configs(a.scale, c_lrs)),
+                           out / f"l2m_phase_{a.scale}_converge.nc", scheduler=a.scheduler,
+                           workers=a.workers)
+        ds = add_converge(ds, c_grid, c_lrs, a.scale)
     ds.to_netcdf(out / f"{name}.nc", engine="h5netcdf")
     figure(ds, out / f"{name}.png")
     report(ds)

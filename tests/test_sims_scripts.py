@@ -50,7 +50,7 @@ def test_l2m_phase_tiny(tmp_path, capsys):
 
     mod = load("l2m_phase")
     assert mod.main(["--scale", "tiny", "--out", str(tmp_path), "--long", "--across",
-                     "--wide"]) == 0
+                     "--wide", "--converge"]) == 0
     assert (tmp_path / "l2m_phase_tiny.png").exists()
     ds = xr.open_dataset(tmp_path / "l2m_phase_tiny.nc", engine="h5netcdf")
     assert {"model", "length", "state"} <= set(ds["kl"].dims)
@@ -84,6 +84,16 @@ def test_l2m_phase_tiny(tmp_path, capsys):
     assert ds.attrs["across_length"] == 16 and ds.attrs["across_steps"] == 8
     assert ds["kl_wide"].dims == ("state_wide",) and list(ds.state_wide.values) == [8]
     assert ds.attrs["required_state_wide"] in (1, 4, 8)
+    # the convergence stage: its own lr choice, its models only, d* and beta_hat per model
+    assert json.loads(ds.attrs["converge_lr"]).keys() == {"linear_state", "causal_linear"}
+    assert ds["kl_converge"].dims == ds["kl"].dims
+    assert np.all(np.isfinite(ds.kl_converge.sel(model="linear_state").values))
+    assert np.all(np.isnan(ds.kl_converge.sel(model="state_core").values))
+    assert np.isfinite(float(ds.kl_full_converge.sel(full_model="causal_linear", length=L0)))
+    assert np.isnan(float(ds.kl_full_converge.sel(full_model="gpt", length=L0)))
+    assert "beta_hat_linear_state_converge" in ds.attrs
+    assert list(ds.estimator.values)[-1] == "linear_state_converge"
+    assert float(ds.required_state.sel(estimator="linear_state_converge", length=L0)) in (1, 4)
     # the linear reference at its optimum: the subspace start is exact at the state order
     assert float(ds.kl_realized.sel(length=L0, state=4)) < 1e-10
     assert np.all(ds.kl_fit.values <= ds.kl_fit_cold.values + 1e-12)
@@ -96,10 +106,11 @@ def test_l2m_phase_tiny(tmp_path, capsys):
     ds.close()
     capsys.readouterr()
     assert mod.main(["--scale", "tiny", "--out", str(tmp_path), "--long", "--across",
-                     "--wide"]) == 0
+                     "--wide", "--converge"]) == 0
     cap = capsys.readouterr()
     log = cap.out
-    for n, stage in ((5, "lr"), (8, "cells"), (2, "long"), (1, "wide"), (3, "across")):
+    for n, stage in ((5, "lr"), (8, "cells"), (2, "long"), (1, "wide"), (3, "across"),
+                     (2, "converge_lr"), (3, "converge")):
         assert f"restored {n} finished cells from l2m_phase_tiny_{stage}.nc" in log
     assert "restored 2 exact fits from l2m_phase_tiny.nc" in log  # (L, d) = (16, 1), (16, 4)
     assert "sweep state" not in cap.err  # no progress bar: nothing ran
