@@ -12,6 +12,12 @@ Part 2 -- the StateCore recurrence ``z_t = a_t z_{t-1} + w_t``, forward + backwa
 sequential loop (:func:`~l2m_sim.models.statecore.gated_scan_reference`) in the same run;
 ratio ``loop / chunked`` (> 1: the chunked scan is faster).
 
+Part 3 -- two one-thread training runs side by side (two sweep workers on two cores):
+``train(..., threads=1)``, which also caps numba's threads for the run, against the loop
+before that cap (torch on one thread, numba's pool left at its default), in the same run;
+wall seconds per run (median over pairs), ratio ``uncapped / capped``. The
+``LinearState`` d = 13 run at L = 64, batch 64 (the phase diagram's convergence stage).
+
 Usage::
 
     .venv/bin/python benchmarks/bench_training.py [--quick]
@@ -81,6 +87,34 @@ def scan_times(L, repeats):
     return paired_times(run(gated_scan_reference), run(gated_scan), repeats)
 
 
+def _side_by_side_run(capped: bool, steps: int) -> float:
+    """One training run in a fresh process: wall seconds."""
+    import l2m_sim as lib
+    from l2m_sim.training import train
+
+    torch.set_num_threads(1)
+    p = lib.make_process("hierarchical:pair_mi=2.0", 64)
+    kw = dict(model_config={"state_size": 13}, batch_size=64, lr=3e-3, eval_samples=16)
+    train(p, "linear_state", steps=5, **kw)  # compile and warm up
+    t0 = time.perf_counter()
+    train(p, "linear_state", steps=steps, threads=1 if capped else None, **kw)
+    return time.perf_counter() - t0
+
+
+def side_by_side(steps: int, pairs: int) -> tuple[float, float]:
+    """Median wall seconds of one run of a pair run at once, capped and uncapped,
+    alternating pairs."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    capped, uncapped = [], []
+    with ctx.Pool(2) as pool:
+        for _ in range(pairs):
+            for flag, out in ((True, capped), (False, uncapped)):
+                out += pool.starmap(_side_by_side_run, [(flag, steps), (flag, steps)])
+    return float(np.median(capped)), float(np.median(uncapped))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -102,6 +136,12 @@ def main(argv=None):
     for L in lengths:
         tl, tc = scan_times(L, reps)
         print(f"{L:>6} {1e3 * tl:>10.2f} {1e3 * tc:>11.2f} {tl / tc:>7.1f}")
+    steps, pairs = (100, 2) if a.quick else (400, 3)
+    print(f"\n## 3. Two one-thread runs side by side (linear_state d=13, L=64, batch 64, "
+          f"{steps} steps; median of {2 * pairs} runs)")
+    tc, tu = side_by_side(steps, pairs)
+    print(f"numba capped (threads=1): {tc:.2f} s   numba pool left on: {tu:.2f} s   "
+          f"ratio {tu / tc:.1f}")
     return 0
 
 

@@ -312,7 +312,8 @@ def converge_lr_configs(scale):
 
 def converge_configs(scale, lrs):
     """The convergence stage's grid on seed 0: 4x the batch and 3-4x the steps of the main
-    grid, every state of the grid, the lr chosen for this protocol (``lr_at``)."""
+    grid, every state of the grid (those of ``states`` where it names the length), the lr
+    chosen for this protocol (``lr_at``)."""
     s = SCALES[scale]
     cv = s.get("converge")
     if not cv:
@@ -320,7 +321,8 @@ def converge_configs(scale, lrs):
     out = []
     for model, lengths in cv["lengths"].items():
         for L in lengths:
-            for d in (s["states"] if model in STATE_MODELS else [0]):
+            states = cv.get("states", {}).get(L, s["states"])
+            for d in (states if model in STATE_MODELS else [0]):
                 if model == "state_core_ltv" and L * d * d > MAX_LTV_MAP:
                     continue
                 out.append(_job(L, model, d, lr_at(lrs, model, L), 0, cv["steps"][L],
@@ -403,12 +405,14 @@ def exact_yardsticks(lengths, states) -> xr.Dataset:
     allc = np.zeros_like(mid)
     blocks = np.zeros_like(mid)
     pred = np.zeros(len(lengths))
+    ibp = np.zeros(len(lengths))
     order = np.zeros(len(lengths), dtype=int)
     blocks_of = [4**j for j in range(round(math.log(max(lengths), 4)) + 1)]
     level = np.zeros((len(lengths), len(blocks_of)))
     for i, L in enumerate(lengths):
         p = make_process(PROCESS, L)
         pred[i] = predictable_information(p)
+        ibp[i] = p.bipartite_mi()
         level[i] = [block_kl(p, b).mean() for b in blocks_of]
         # canonical correlations of every cut, once per length
         sig = [np.asarray(p.canonical_correlations(c)) for c in range(1, L)]
@@ -434,6 +438,9 @@ def exact_yardsticks(lengths, states) -> xr.Dataset:
          "predictable": (("length",), pred, {
              "units": "nats", "long_name": "KL of the marginal predictor N(0, 1) per token "
                                            "(the predictable information)"}),
+         "bipartite_mi": (("length",), ibp, {
+             "units": "nats", "long_name": "exact middle-cut bipartite mutual information "
+                                           "I_BP(L)"}),
          "n_pairs": (("length",), [n_pairs(L) for L in lengths], {
              "units": "floats", "long_name": "canonical pairs at the middle cut, N(L)"}),
          "block_kl": (("length", "block"), level, {
@@ -710,7 +717,8 @@ def figure(ds: xr.Dataset, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     Ls = ds.length.values
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
+    fig, axes = plt.subplots(2, 2, figsize=(14, 9.5))
+    axes = axes.ravel()
     ax = axes[0]
     colors = plt.cm.viridis(np.linspace(0, 0.85, len(Ls)))
     for c, L in zip(colors, Ls):
@@ -737,21 +745,31 @@ def figure(ds: xr.Dataset, path: Path) -> None:
                  "sparse dots: within-(L/4)-block predictor; vertical: exact state order",
                  fontsize=9)
     ax.legend(fontsize=7)
+    # the collapse on I_BP / d: the convergence stage's runs where it ran, the grid's otherwise
     ax = axes[1]
+    conv = "kl_converge" in ds
+    marks = {"state_core": "o-", "state_core_ltv": "D-", "linear_state": "s--"}
     for c, L in zip(colors, Ls):
-        x = ds.state.values / int(ds.n_pairs.sel(length=L))
-        ax.plot(x, ds.kl.sel(model="state_core", length=L) / ds.predictable.sel(length=L), "o-",
-                color=c, label=f"state_core L={int(L)}")
-        if "state_core_ltv" in ds.model.values:
-            ax.plot(x, ds.kl.sel(model="state_core_ltv", length=L) / ds.predictable.sel(length=L),
-                    "D-", color=c, ms=4, lw=0.9, mfc="white", label=f"state_core_ltv L={int(L)}")
-        ax.plot(x, ds.linear_bound_all.sel(length=L) / ds.predictable.sel(length=L), ":",
-                color=c, label=f"exact bound L={int(L)}")
+        x = float(ds.bipartite_mi.sel(length=L)) / ds.state.values if "bipartite_mi" in ds \
+            else int(ds.n_pairs.sel(length=L)) / ds.state.values
+        pl = ds.predictable.sel(length=L)
+        for m in ds.model.values:
+            staged = conv and bool(np.isfinite(ds.kl_converge.sel(model=m, length=L)).any())
+            y = (ds.kl_converge if staged else ds.kl).sel(model=m, length=L) / pl
+            if np.isfinite(y).any():
+                tag = " (conv. stage)" if staged else ""
+                ax.plot(x, y, marks.get(m, "o-"), color=c, ms=4, lw=0.9,
+                        mfc="white" if m != "state_core" else c,
+                        label=f"{m} L={int(L)}{tag}")
+        ax.plot(x, ds.linear_bound_all.sel(length=L) / pl, ":", color=c, lw=1.4,
+                label=f"exact bound L={int(L)}")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("d / N(L)")
+    ax.set_xlabel("I_BP(L) / d  (nats of middle-cut MI per float of state)"
+                  if "bipartite_mi" in ds else "N(L) / d")
     ax.set_ylabel("KL / predictable information")
-    ax.set_title("collapse on d / N(L)", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_title("collapse on I_BP / dim(z): the curves of different L should coincide",
+                 fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
     # across L at fixed state: full-context models against small fixed states
     ax = axes[2]
     pred = ds.predictable
@@ -772,6 +790,32 @@ def figure(ds: xr.Dataset, path: Path) -> None:
     ax.set_title("across L at fixed state; dotted: exact block bound; grey: 90 % captured",
                  fontsize=9)
     ax.legend(fontsize=6)
+    # the convergence stage: KL(d, L) of its state models beside the exact yardsticks
+    ax = axes[3]
+    if conv:
+        for c, L in zip(colors, Ls):
+            st = ds.state.values
+            drawn = False
+            for m in ds.model.values:
+                y = ds.kl_converge.sel(model=m, length=L)
+                if np.isfinite(y).any():
+                    ax.plot(st, y, marks.get(m, "o-"), color=c, ms=5, mfc="white",
+                            label=f"{m} L={int(L)}")
+                    drawn = True
+            if drawn:
+                ax.plot(st, ds.linear_bound_all.sel(length=L), ":", color=c, lw=1.4)
+                ax.plot(st, ds.kl_fit.sel(length=L), "^-", color=c, lw=0.6, ms=3, alpha=0.6,
+                        label=f"linear_state at optimum L={int(L)}")
+                ax.axvline(int(ds.state_order.sel(length=L)), color=c, lw=0.6, alpha=0.5)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("history state d (floats)")
+        ax.set_ylabel("held-out KL, nats / token")
+        ax.set_title(f"convergence stage: batch {ds.attrs['converge_batch']}, steps "
+                     f"{ds.attrs['converge_steps']}; dotted: exact bound; vertical: state "
+                     "order", fontsize=9)
+        ax.legend(fontsize=7)
+    else:
+        ax.set_axis_off()
     fig.suptitle(f"History-state phase diagram, {ds.attrs['process']} (pair_mi nats per pair)",
                  fontsize=9)
     fig.tight_layout()
