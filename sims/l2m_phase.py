@@ -312,8 +312,7 @@ def converge_lr_configs(scale):
 
 def converge_configs(scale, lrs):
     """The convergence stage's grid on seed 0: 4x the batch and 3-4x the steps of the main
-    grid, every state of the grid (those of ``states`` where it names the length), the lr
-    chosen for this protocol (``lr_at``)."""
+    grid, every state of the grid, the lr chosen for this protocol (``lr_at``)."""
     s = SCALES[scale]
     cv = s.get("converge")
     if not cv:
@@ -321,8 +320,7 @@ def converge_configs(scale, lrs):
     out = []
     for model, lengths in cv["lengths"].items():
         for L in lengths:
-            states = cv.get("states", {}).get(L, s["states"])
-            for d in (states if model in STATE_MODELS else [0]):
+            for d in (s["states"] if model in STATE_MODELS else [0]):
                 if model == "state_core_ltv" and L * d * d > MAX_LTV_MAP:
                     continue
                 out.append(_job(L, model, d, lr_at(lrs, model, L), 0, cv["steps"][L],
