@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["fit_exponent", "git_revision"]
+__all__ = ["fit_exponent", "git_revision", "numba_threads"]
 
 
 def fit_exponent(x, y) -> float:
@@ -20,6 +21,24 @@ def fit_exponent(x, y) -> float:
     if ok.sum() < 2:
         return float("nan")
     return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+
+
+@contextlib.contextmanager
+def numba_threads(threads: int | None):
+    """Run the block with numba's parallel kernels capped at ``threads`` (``None``: leave
+    them as they are), then restore the previous setting. The one place the package
+    changes numba's thread count: the scans run small problems on one thread, and
+    ``train(threads=n)`` keeps its samplers to ``n`` (two one-thread runs side by side
+    otherwise each wake numba's whole pool on every batch)."""
+    import numba
+
+    old = numba.get_num_threads()
+    if threads is not None:
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
 
 
 def git_revision() -> str:

@@ -14,7 +14,8 @@ returns an :class:`xarray.Dataset`:
   ``sum_m p(m) ln(p(m) / q(m))`` against ``conditional_probs`` is reported beside it.
 
 Optimiser: AdamW (weight decay), linear warm-up then cosine decay to ``min_lr_ratio * lr``,
-gradient-norm clipping, fp32. ``threads`` caps torch's and numba's threads. Everything is seeded: the model's initialisation
+gradient-norm clipping, fp32. ``threads`` caps torch's threads and, for the run, numba's
+(the samplers' parallel kernels). Everything is seeded: the model's initialisation
 (``torch.manual_seed(seed)``), the training samples of step ``s`` (seed ``[seed, s]``) and
 the held-out evaluation samples (seed ``[seed, 2**31]``), so a run resumed from a
 checkpoint continues exactly as the uninterrupted run would.
@@ -37,6 +38,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ._util import numba_threads
 from .protocol import ConditionalProbs, check_float, check_int
 
 __all__ = ["train", "TrainConfig", "gaussian_kl", "build_model", "evaluate", "is_converged"]
@@ -332,30 +334,8 @@ def train(process, model="gpt", config: TrainConfig | None = None, *, model_conf
         raise ValueError("device 'cuda' was asked for, but CUDA is not available here (use 'cpu')")
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    with _numba_threads(cfg.threads):
+    with numba_threads(cfg.threads):
         return _train(process, model, cfg, model_config, checkpoint, device, progress)
-
-
-class _numba_threads:
-    """Cap numba's threads (the samplers' and exact conditionals' parallel kernels) at
-    ``threads`` for the block, then restore them. Without it a run asked to use one thread
-    still woke numba's pool on every batch: two such runs side by side on two cores ran
-    about 3x slower than either alone."""
-
-    def __init__(self, threads):
-        self.threads = threads
-
-    def __enter__(self):
-        import numba
-
-        self.old = numba.get_num_threads()
-        if self.threads is not None:
-            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
-
-    def __exit__(self, *exc):
-        import numba
-
-        numba.set_num_threads(self.old)
 
 
 def _train(process, model, cfg, model_config, checkpoint, device, progress):

@@ -41,11 +41,11 @@ SSD (Mamba-2, scalar ``A`` per head)::
 from __future__ import annotations
 
 
-import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._util import numba_threads
 from . import _scan_kernels as _K
 
 __all__ = [
@@ -73,20 +73,9 @@ GROUPS = 8
 SERIAL_BELOW = 1 << 15
 
 
-class _threads:
+def _threads(work):
     """Run the numba kernels on one thread when the problem is small."""
-
-    def __init__(self, work):
-        self.serial = work < SERIAL_BELOW
-
-    def __enter__(self):
-        if self.serial:
-            self.old = numba.get_num_threads()
-            numba.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        if self.serial:
-            numba.set_num_threads(self.old)
+    return numba_threads(1 if work < SERIAL_BELOW else None)
 
 
 def mamba_ssm_available() -> bool:
