@@ -39,7 +39,7 @@ from _timing import paired_times  # noqa: E402
 
 import l2m_sim  # noqa: E402
 from l2m_sim.models.statecore import gated_scan, gated_scan_reference  # noqa: E402
-from l2m_sim.training import _batch_terms, build_model  # noqa: E402
+from l2m_sim.training import _batch_terms, build_model, train  # noqa: E402
 
 CONFIGS = {  # the experiment's configs (sims/l2m_phase.py)
     "state_core d=16": ("state_core", dict(d_model=64, n_layer=1, state_size=16)),
@@ -89,11 +89,8 @@ def scan_times(L, repeats):
 
 def _side_by_side_run(capped: bool, steps: int) -> float:
     """One training run in a fresh process: wall seconds."""
-    import l2m_sim as lib
-    from l2m_sim.training import train
-
     torch.set_num_threads(1)
-    p = lib.make_process("hierarchical:pair_mi=2.0", 64)
+    p = l2m_sim.make_process("hierarchical:pair_mi=2.0", 64)
     kw = dict(model_config={"state_size": 13}, batch_size=64, lr=3e-3, eval_samples=16)
     train(p, "linear_state", steps=5, **kw)  # compile and warm up
     t0 = time.perf_counter()
@@ -102,8 +99,8 @@ def _side_by_side_run(capped: bool, steps: int) -> float:
 
 
 def side_by_side(steps: int, pairs: int) -> tuple[float, float]:
-    """Median wall seconds of one run of a pair run at once, capped and uncapped,
-    alternating pairs."""
+    """Median wall seconds of one run when two run at once, capped and uncapped
+    (pairs alternate between the two)."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")

@@ -127,18 +127,34 @@ def state_order_at(L: int) -> int:
     return (3**lv - 1) // 2
 
 
+def _lr_cells(models: dict, lr_lengths, steps: dict, ev, lrs, batch=16):
+    """lr-selection cells on seed 1: every lr of ``lrs`` for every model of ``models``
+    (``{model: lengths it runs at}``) at every selection length it runs at, with the state
+    at the exact state order there."""
+    out = []
+    for L in lr_lengths:
+        for model, lengths in models.items():
+            if L in lengths:
+                d = state_order_at(L) if model in STATE_MODELS else 0
+                out += [_job(L, model, d, lr, 1, steps[L], ev, batch=batch) for lr in lrs]
+    return out
+
+
 def lr_configs(scale):
     """The lr-selection cells: every model and lr of the scale on seed 1, at every
     selection length, with the state at the exact state order there."""
     s = SCALES[scale]
-    out = []
-    for L in s["lr_lengths"]:
-        d = state_order_at(L)
-        for model in STATE_MODELS + FULL_MODELS:
-            for lr in s["lrs"]:
-                out.append(_job(L, model, d if model in STATE_MODELS else 0, lr, 1,
-                                s["steps"][L], s["eval"]))
-    return out
+    return _lr_cells({m: s["lr_lengths"] for m in STATE_MODELS + FULL_MODELS},
+                     s["lr_lengths"], s["steps"], s["eval"], s["lrs"])
+
+
+def grid_states(model: str, L: int, states) -> list:
+    """The states ``model`` runs at length ``L``: ``[0]`` for a full-context model; the
+    StateCoreLTV grid skips cells whose per-position map exceeds ``MAX_LTV_MAP`` (left NaN
+    in the file)."""
+    if model not in STATE_MODELS:
+        return [0]
+    return [d for d in states if not (model == "state_core_ltv" and L * d * d > MAX_LTV_MAP)]
 
 
 def pick_lrs(ds) -> dict:
@@ -178,9 +194,7 @@ def grid_configs(scale, lrs):
                 lr_set.add(first[model])
             lr_set = sorted(lr_set)
             for lr in lr_set:
-                for d in (s["states"] if model in STATE_MODELS else [0]):
-                    if model == "state_core_ltv" and L * d * d > MAX_LTV_MAP:
-                        continue  # too large a per-position map (left NaN in the file)
+                for d in grid_states(model, L, s["states"]):
                     out.append(_job(L, model, d, lr, 0, s["steps"][L], s["eval"]))
     return out
 
@@ -294,20 +308,13 @@ def add_across(ds: xr.Dataset, across: xr.Dataset, scale: str, lrs: dict) -> xr.
 
 def converge_lr_configs(scale):
     """The convergence stage's own lr selection (``--converge``): its models on seed 1 at
-    every selection length, with its steps and batch, state = the exact state order."""
+    every selection length they run at, with its steps and batch."""
     s = SCALES[scale]
     cv = s.get("converge")
     if not cv:
         return []
-    out = []
-    for model, lengths in cv["lengths"].items():
-        for L in cv["lr_lengths"]:
-            if L not in lengths:
-                continue
-            d = state_order_at(L) if model in STATE_MODELS else 0
-            out += [_job(L, model, d, lr, 1, cv["steps"][L], s["eval"], batch=cv["batch"])
-                    for lr in s["lrs"]]
-    return out
+    return _lr_cells(cv["lengths"], cv["lr_lengths"], cv["steps"], s["eval"], s["lrs"],
+                     cv["batch"])
 
 
 def converge_configs(scale, lrs):
@@ -317,15 +324,10 @@ def converge_configs(scale, lrs):
     cv = s.get("converge")
     if not cv:
         return []
-    out = []
-    for model, lengths in cv["lengths"].items():
-        for L in lengths:
-            for d in (s["states"] if model in STATE_MODELS else [0]):
-                if model == "state_core_ltv" and L * d * d > MAX_LTV_MAP:
-                    continue
-                out.append(_job(L, model, d, lr_at(lrs, model, L), 0, cv["steps"][L],
-                                s["eval"], batch=cv["batch"]))
-    return out
+    return [_job(L, model, d, lr_at(lrs, model, L), 0, cv["steps"][L], s["eval"],
+                 batch=cv["batch"])
+            for model, lengths in cv["lengths"].items() for L in lengths
+            for d in grid_states(model, L, s["states"])]
 
 
 def add_converge(ds: xr.Dataset, grid: xr.Dataset, lrs: dict, scale: str) -> xr.Dataset:
@@ -748,8 +750,7 @@ def figure(ds: xr.Dataset, path: Path) -> None:
     conv = "kl_converge" in ds
     marks = {"state_core": "o-", "state_core_ltv": "D-", "linear_state": "s--"}
     for c, L in zip(colors, Ls):
-        x = float(ds.bipartite_mi.sel(length=L)) / ds.state.values if "bipartite_mi" in ds \
-            else int(ds.n_pairs.sel(length=L)) / ds.state.values
+        x = float(ds.bipartite_mi.sel(length=L)) / ds.state.values
         pl = ds.predictable.sel(length=L)
         for m in ds.model.values:
             staged = conv and bool(np.isfinite(ds.kl_converge.sel(model=m, length=L)).any())
@@ -762,8 +763,7 @@ def figure(ds: xr.Dataset, path: Path) -> None:
         ax.plot(x, ds.linear_bound_all.sel(length=L) / pl, ":", color=c, lw=1.4,
                 label=f"exact bound L={int(L)}")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("I_BP(L) / d  (nats of middle-cut MI per float of state)"
-                  if "bipartite_mi" in ds else "N(L) / d")
+    ax.set_xlabel("I_BP(L) / d  (nats of middle-cut MI per float of state)")
     ax.set_ylabel("KL / predictable information")
     ax.set_title("collapse on I_BP / dim(z): the curves of different L should coincide",
                  fontsize=9)
